@@ -1,0 +1,25 @@
+# prefixasr: the two commands of the README, plus benchmarks.
+#   make demo    the Indic recipe on the embedded synthetic corpus (installs what is missing first)
+#   make test    the test suite (installs what is missing first)
+#   make bench   speed/memory benchmarks: tables on stdout, JSON in benchmarks/results/
+#   make install venv + packages + fast_rnnt + system packages (tools/Makefile)
+
+PY := tools/venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install test demo bench clean
+
+install:
+	$(MAKE) -C tools
+
+test: install
+	$(PY) -m pytest test/ $(PYTEST_ARGS)
+
+demo: install
+	cd egs/indic && ./run.sh --preset mini
+
+bench: install
+	$(PY) -m benchmarks.run_all
+
+clean:
+	$(MAKE) -C tools clean

@@ -1,0 +1,61 @@
+"""Collect every scored decode dir of an experiment tree into RESULTS.md with per-language bar charts.
+
+Usage:
+  python -m prefixasr.bin.show_results --exp-root egs/indic/exp --baseline prefixlm_ce --output egs/indic/RESULTS.md
+
+Reads `<exp-root>/<system>/decode_<set>_<method>[_suffix]/scores.json` (run prefixasr.bin.score first).
+Writes RESULTS.md (environment header; per test set a WER table and a CER table with a column per
+language, the macro average "avg", the pooled "all", the relative change of "avg" against --baseline,
+and hallucination shares) and one PNG bar chart per test set next to it (`<output stem>_<set>_wer.png`).
+Exit status: 0 ok, 1 no scored decode dir found or an unknown baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from prefixasr.common import atomic_write, setup_logging
+from prefixasr.scoring.results import bar_chart, collect, markdown
+
+log = logging.getLogger("show_results")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("input/output")
+    g.add_argument("--exp-root", type=Path, required=True, help="directory holding one sub-directory per system")
+    g.add_argument("--output", type=Path, default=Path("RESULTS.md"), help="markdown file to write")
+    g.add_argument("--no-charts", dest="charts", action="store_false", help="do not draw the PNG bar charts")
+    t = p.add_argument_group("table")
+    t.add_argument("--baseline", default=None,
+                   help="system (or system/setting) that relative changes are computed against")
+    p.add_argument("--log-level", default="INFO", help="logging level")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    rows = collect(args.exp_root)
+    if not rows:
+        log.error("%s: no */decode_*/scores.json found (run prefixasr.bin.score first)", args.exp_root)
+        return 1
+    if args.baseline and not any(args.baseline in (r.system, r.name) for r in rows):
+        log.error("baseline %r is not among the systems: %s", args.baseline, sorted({r.name for r in rows}))
+        return 1
+    charts = {}
+    if args.charts:
+        for set_name in sorted({r.set_name for r in rows}):
+            png = args.output.with_name(f"{args.output.stem}_{set_name}_wer.png")
+            bar_chart(rows, set_name, png)
+            charts[set_name] = png.name
+    with atomic_write(args.output) as f:
+        f.write(markdown(rows, args.baseline, charts, repo_dir=Path(__file__).resolve().parent))
+    log.info("wrote %s (%d decode dirs, %d charts)", args.output, len(rows), len(charts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""LLM search over `[soft prompt][speech prefix][BOS]`: greedy and beam, with a KV cache.
+
+The model side is only: `model.llm` (a Hugging Face causal LM taking inputs_embeds), `model.embed_tokens`
+and `model.eos_id`. Inputs come from `model.build_llm_prefix` (left-padded, so every row continues at the
+last column; position ids are attention_mask.cumsum - 1, as generate() computes them).
+Each row may emit at most `max_lens[i]` tokens (bounded by its prefix length: see `token_limits`),
+so an untrained or looping model cannot run away.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import torch
+
+
+@dataclass
+class LlmSearchConfig:
+    max_new_tokens: int = 256  # absolute cap per utterance
+    max_tokens_per_frame: float = 1.0  # cap relative to the speech prefix length (frames after stacking)
+    repetition_penalty: float = 1.0  # CTRL-style; 1.0 = off
+    beam: int = 4
+    length_penalty: float = 1.0  # finished beams are ranked by logp / len**length_penalty
+
+
+def token_limits(prefix_lens: torch.Tensor, cfg: LlmSearchConfig) -> List[int]:
+    """Per-row maximum of new tokens: min(max_new_tokens, ceil(ratio * prefix_len)), at least 1."""
+    return [max(1, min(cfg.max_new_tokens, math.ceil(cfg.max_tokens_per_frame * int(n)))) for n in prefix_lens]
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _penalise(logits: torch.Tensor, history: Sequence[Sequence[int]], penalty: float) -> torch.Tensor:
+    """Make already-emitted tokens less likely (divide positive logits, multiply negative ones)."""
+    if penalty == 1.0:
+        return logits
+    logits = logits.clone()
+    for i, toks in enumerate(history):
+        if toks:
+            idx = torch.tensor(sorted(set(toks)), device=logits.device)
+            v = logits[i, idx]
+            logits[i, idx] = torch.where(v > 0, v / penalty, v * penalty)
+    return logits
+
+
+class _Stepper:
+    """Feeds the LLM one step at a time, with (use_cache) or without a KV cache; same results either way."""
+
+    def __init__(self, model, embeds: torch.Tensor, mask: torch.Tensor, use_cache: bool):
+        self.model, self.use_cache = model, use_cache
+        self.embeds, self.mask, self.past = embeds, mask, None
+
+    def first(self) -> torch.Tensor:
+        out = self.model.llm(inputs_embeds=self.embeds, attention_mask=self.mask, position_ids=_positions(self.mask),
+                             use_cache=self.use_cache, logits_to_keep=1)
+        self.past = out.past_key_values if self.use_cache else None
+        return out.logits[:, -1].float()
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        self.mask = self.mask.index_select(0, rows)
+        if self.use_cache:
+            self.past.reorder_cache(rows)
+        else:
+            self.embeds = self.embeds.index_select(0, rows)
+
+    def next(self, tokens: torch.Tensor) -> torch.Tensor:
+        emb = self.model.embed_tokens(tokens[:, None]).to(self.embeds.dtype)
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.size(0), 1)], dim=1)
+        if self.use_cache:
+            pos = _positions(self.mask)[:, -1:]
+            out = self.model.llm(inputs_embeds=emb, attention_mask=self.mask, position_ids=pos,
+                                 past_key_values=self.past, use_cache=True, logits_to_keep=1)
+            self.past = out.past_key_values
+        else:
+            self.embeds = torch.cat([self.embeds, emb], dim=1)
+            out = self.model.llm(inputs_embeds=self.embeds, attention_mask=self.mask,
+                                 position_ids=_positions(self.mask), use_cache=False, logits_to_keep=1)
+        return out.logits[:, -1].float()
+
+
+@torch.inference_mode()
+def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
+               cfg: Optional[LlmSearchConfig] = None, use_cache: bool = True) -> List[List[int]]:
+    """Greedy decoding of a batch; returns token ids without EOS."""
+    cfg = cfg or LlmSearchConfig()
+    b = embeds.size(0)
+    step = _Stepper(model, embeds, mask, use_cache)
+    logits = step.first()
+    hyps: List[List[int]] = [[] for _ in range(b)]
+    done = [False] * b
+    for t in range(max(max_lens)):
+        tok = _penalise(logits, hyps, cfg.repetition_penalty).argmax(-1)
+        for i in range(b):
+            if done[i]:
+                continue
+            if int(tok[i]) == model.eos_id:
+                done[i] = True
+            else:
+                hyps[i].append(int(tok[i]))
+                done[i] = len(hyps[i]) >= max_lens[i]
+        if all(done):
+            break
+        # finished rows keep being fed EOS: cheaper than shrinking the cache, and never read again
+        tok = torch.where(torch.tensor(done, device=tok.device), torch.full_like(tok, model.eos_id), tok)
+        logits = step.next(tok)
+    return hyps
+
+
+@torch.inference_mode()
+def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
+             cfg: Optional[LlmSearchConfig] = None) -> List[List[int]]:
+    """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
+    those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
+    finished hypotheses, or at its token limit (live beams then count as finished). With beam 1 this is
+    exactly greedy search."""
+    cfg = cfg or LlmSearchConfig()
+    k, b = cfg.beam, embeds.size(0)
+    device = embeds.device
+    step = _Stepper(model, embeds, mask, use_cache=True)
+    logits = step.first()  # (B, V)
+    rows = torch.arange(b, device=device).repeat_interleave(k)
+    step.reorder(rows)
+    logits = logits.index_select(0, rows)  # (B*K, V)
+    # only the first copy of each utterance is live at the start; the others would duplicate it
+    score = torch.full((b, k), -math.inf, device=device)
+    score[:, 0] = 0.0
+    seqs: List[List[int]] = [[] for _ in range(b * k)]
+    finished: List[List[tuple]] = [[] for _ in range(b)]  # (normalised score, tokens)
+    done = [False] * b
+    v = logits.size(-1)
+    for t in range(max(max_lens)):
+        logp = _penalise(logits, seqs, cfg.repetition_penalty).log_softmax(-1)
+        cand = (score.reshape(-1, 1) + logp).reshape(b, k * v)
+        top_s, top_i = cand.topk(k, dim=-1)  # (B, K)
+        src = top_i // v  # beam the candidate extends
+        tok = top_i % v
+        new_score = top_s.clone()
+        new_seqs: List[List[int]] = []
+        for i in range(b):
+            for j in range(k):
+                parent = seqs[i * k + int(src[i, j])]
+                s = float(top_s[i, j])
+                if done[i] or s == -math.inf:
+                    new_seqs.append(parent)
+                    new_score[i, j] = -math.inf
+                    continue
+                if int(tok[i, j]) == model.eos_id:
+                    finished[i].append((s / max(len(parent), 1) ** cfg.length_penalty, parent))
+                    new_seqs.append(parent)
+                    new_score[i, j] = -math.inf
+                else:
+                    new_seqs.append(parent + [int(tok[i, j])])
+            if not done[i]:
+                live = [(float(new_score[i, j]), new_seqs[i * k + j]) for j in range(k)
+                        if new_score[i, j] > -math.inf]
+                if len(finished[i]) >= k or not live or t + 1 >= max_lens[i]:
+                    finished[i].extend((s / max(len(q), 1) ** cfg.length_penalty, q) for s, q in live)
+                    done[i] = True
+                    new_score[i] = -math.inf
+        if all(done):
+            break
+        seqs, score = new_seqs, new_score
+        flat_src = (torch.arange(b, device=device)[:, None] * k + src).reshape(-1)
+        step.reorder(flat_src)
+        feed = tok.reshape(-1).clone()
+        feed[score.reshape(-1) == -math.inf] = model.eos_id  # dead rows: any token, never read
+        logits = step.next(feed)
+    return [max(f, key=lambda x: x[0])[1] if f else [] for f in finished]

@@ -1,0 +1,120 @@
+"""Long-form decoding: cut a recording into overlapping windows, decode each, stitch the pieces.
+
+Stitching works on timed words. Words carry times from the decoder when it has them (RNN-T emission
+frames) or else spread evenly over their window (LLM output; `exact=False`). Two neighbouring
+windows A and B overlap on [b0, a1]; the words of A's tail and B's head near that overlap are aligned
+as a longest common subsequence in which two words may match only if they are the same word at nearly
+the same time (|tA - tB| <= tolerance). A matched pair is one word (no duplicates); an unmatched word
+is kept when it lies on its own window's side of the overlap's midpoint (A before it, B after it), which
+is where that window, not its neighbour, saw the whole word (no lost words).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+
+@dataclass
+class Word:
+    text: str
+    start: float
+    end: float
+
+    @property
+    def mid(self) -> float:
+        return 0.5 * (self.start + self.end)
+
+
+@dataclass
+class WindowHyp:
+    start: float
+    end: float
+    words: List[Word]  # absolute times
+    exact: bool = True  # False: times were spread evenly over the window (no decoder timing)
+
+
+def make_windows(duration: float, window: float, overlap: float) -> List[Tuple[float, float]]:
+    """Windows of `window` seconds every `window - overlap` seconds covering [0, duration]."""
+    if not 0 <= overlap < window:
+        raise ValueError(f"need 0 <= overlap < window, got overlap={overlap} window={window}")
+    hop = window - overlap
+    out, start = [], 0.0
+    while True:
+        end = min(start + window, duration)
+        out.append((start, end))
+        if end >= duration:
+            return out
+        start += hop
+
+
+def spread_words(texts: Sequence[str], start: float, end: float) -> List[Word]:
+    """Evenly spaced times for words that came without timing (the LLM path)."""
+    n = len(texts)
+    step = (end - start) / max(n, 1)
+    return [Word(w, start + k * step, start + (k + 1) * step) for k, w in enumerate(texts)]
+
+
+def _lcs_timed(a: List[Word], b: List[Word], tol: float) -> List[Tuple[Optional[int], Optional[int]]]:
+    """Monotone alignment maximising matches (same text, |mid difference| <= tol); returns index pairs."""
+    n, m = len(a), len(b)
+    dp = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            ok = a[i].text == b[j].text and abs(a[i].mid - b[j].mid) <= tol
+            dp[i][j] = max(dp[i + 1][j], dp[i][j + 1], dp[i + 1][j + 1] + 1 if ok else 0)
+    out: List[Tuple[Optional[int], Optional[int]]] = []
+    i = j = 0
+    while i < n or j < m:
+        if i < n and j < m and a[i].text == b[j].text and abs(a[i].mid - b[j].mid) <= tol \
+                and dp[i][j] == dp[i + 1][j + 1] + 1:
+            out.append((i, j))
+            i, j = i + 1, j + 1
+        elif j >= m or (i < n and (dp[i + 1][j] > dp[i][j + 1]
+                                   or (dp[i + 1][j] == dp[i][j + 1] and a[i].mid <= b[j].mid))):
+            out.append((i, None))  # on ties, the earlier word first keeps the output in time order
+            i += 1
+        else:
+            out.append((None, j))
+            j += 1
+    return out
+
+
+def stitch(pieces: Sequence[WindowHyp], tolerance: Optional[float] = None) -> List[Word]:
+    """Join window hypotheses (in time order) into one word sequence for the recording."""
+    if not pieces:
+        return []
+    out = list(pieces[0].words)
+    prev = pieces[0]
+    for cur in pieces[1:]:
+        b0, a1 = cur.start, prev.end
+        cut = 0.5 * (b0 + a1)
+        exact = prev.exact and cur.exact
+        # exact times only disagree by a frame or two; spread times can be off by most of the overlap
+        tol = tolerance if tolerance is not None else (0.5 if exact else max(a1 - b0, 0.5))
+        tail_from = next((k for k, w in enumerate(out) if w.mid >= b0 - tol), len(out))
+        head_to = next((k for k, w in enumerate(cur.words) if w.mid > a1 + tol), len(cur.words))
+        tail, head = out[tail_from:], cur.words[:head_to]
+        merged: List[Word] = []
+        for i, j in _lcs_timed(tail, head, tol):
+            if i is not None and j is not None:
+                merged.append(tail[i] if tail[i].mid < cut else head[j])
+            elif i is not None:
+                if tail[i].mid < cut:
+                    merged.append(tail[i])
+            elif head[j].mid >= cut:
+                merged.append(head[j])
+        out = out[:tail_from] + merged + list(cur.words[head_to:])
+        prev = cur
+    return out
+
+
+def decode_long(duration: float, window: float, overlap: float,
+                decode_windows: Callable[[List[Tuple[float, float]]], List[WindowHyp]]) -> List[Word]:
+    """Window a recording, decode all windows (the callback batches them), stitch."""
+    spans = make_windows(duration, window, overlap)
+    return stitch(decode_windows(spans))
+
+
+def ctm_lines(reco: str, words: Sequence[Word], channel: str = "1") -> List[str]:
+    """NIST CTM: `reco channel start duration word` (seconds, 2 decimals)."""
+    return [f"{reco} {channel} {w.start:.2f} {max(w.end - w.start, 0.01):.2f} {w.text}" for w in words]

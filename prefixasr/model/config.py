@@ -1,0 +1,87 @@
+"""The `model:` section of a system config: defaults, validation, and what each key means.
+
+Token ids (`bos_id`, `eos_id`, `blank_id`) are filled in from the tokenizer by the trainer and then
+saved with the config, so decoding rebuilds the model with no other input.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict
+
+MODEL_DEFAULTS: Dict[str, Any] = {
+    "input_dim": 80,  # fbank bins
+    "encoder": {
+        "d_model": 144,
+        "num_layers": 6,
+        "num_heads": 4,
+        "ffn_dim": 576,
+        "kernel_size": 31,
+        "dropout": 0.1,
+        "subsampling_channels": 64,
+    },
+    # frame stacking (x stack after the x4 subsampling) + MLP into the LLM width
+    "projector": {"stack": 2, "hidden_dim": 512, "output_dim": 256},  # output_dim: only when llm.type=none
+    "llm": {
+        "type": "scratch",  # none | scratch (Llama from `arch`) | pretrained (HF dir or name in `path`)
+        "path": None,
+        "freeze": False,
+        "arch": {
+            "hidden_size": 256,
+            "intermediate_size": 768,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "max_position_embeddings": 2048,
+            "tie_word_embeddings": True,
+        },
+    },
+    "prompt": {
+        "type": "none",  # none | shared | langid
+        "length": 4,  # K soft-prompt vectors
+        "init": "text",  # text: embeddings of init_text (shared) or the language's name (langid); random
+        "init_text": None,
+    },
+    "loss": {"ce_weight": 1.0, "rnnt_weight": 0.0, "ctc_weight": 0.0, "lid_weight": 0.0},
+    "rnnt": {
+        "decoder_dim": 256,
+        "joiner_dim": 256,
+        "context_size": 2,
+        "prune_range": 5,
+        "lm_scale": 0.25,
+        "am_scale": 0.0,
+        "simple_loss_scale": 0.5,
+        "warm_step": 2000,  # simple-loss scale 1.0 -> simple_loss_scale, pruned 0.1 -> 1.0 over this many steps
+    },
+    "lid": {"hidden_dim": 256},
+    "bos_id": 2,
+    "eos_id": 3,
+    "blank_id": 0,  # null: append blank after the vocabulary (HF tokenizers have no spare id 0)
+}
+
+
+def merge(base: Dict[str, Any], override: Dict[str, Any], where: str = "") -> Dict[str, Any]:
+    """Deep-merge `override` into a copy of `base`; unknown keys are an error (typos must not pass)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key not in out:
+            raise KeyError(f"unknown config key {where}{key!r}; known: {sorted(out)}")
+        if key == "arch":  # any LlamaConfig keyword is allowed here
+            out[key] = {**out[key], **copy.deepcopy(value)}
+        elif isinstance(out[key], dict):
+            if not isinstance(value, dict):
+                raise TypeError(f"config key {where}{key} must be a mapping")
+            out[key] = merge(out[key], value, f"{where}{key}.")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def model_config(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Full model section with defaults; accepts a whole system config (with `model:`) or the section."""
+    section = config["model"] if "model" in config else config
+    cfg = merge(MODEL_DEFAULTS, section or {}, "model.")
+    if cfg["prompt"]["type"] not in ("none", "shared", "langid"):
+        raise ValueError(f"model.prompt.type must be none, shared or langid; got {cfg['prompt']['type']!r}")
+    if cfg["llm"]["type"] == "none" and cfg["loss"]["rnnt_weight"] <= 0 and cfg["loss"]["ctc_weight"] <= 0:
+        raise ValueError("model.llm.type=none needs model.loss.rnnt_weight > 0 or ctc_weight > 0")
+    return cfg

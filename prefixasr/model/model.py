@@ -1,0 +1,188 @@
+"""SpeechPrefixLM: encoder -> speech prefix -> [soft prompt][prefix][BOS] y [EOS] through a causal LLM,
+plus the optional RNN-T, CTC and language-ID branches on the encoder side.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prefixasr.model.encoder import ConformerEncoder
+from prefixasr.model.heads import CtcHead, LanguageIdHead
+from prefixasr.model.llm import llm_hidden_states
+from prefixasr.model.projector import FrameStackProjector
+from prefixasr.model.prompt import SoftPrompt
+from prefixasr.model.transducer import Transducer
+
+IGNORE = -100
+
+
+class SpeechPrefixLM(nn.Module):
+    def __init__(
+        self,
+        cfg: Dict[str, Any],
+        encoder: ConformerEncoder,
+        projector: FrameStackProjector,
+        llm: Optional[nn.Module],
+        soft_prompt: Optional[SoftPrompt],
+        transducer: Optional[Transducer],
+        ctc: Optional[CtcHead],
+        lid_head: Optional[LanguageIdHead],
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg  # the resolved `model:` section (see prefixasr.model.config)
+        self.encoder = encoder
+        self.projector = projector
+        self.llm = llm
+        self.soft_prompt = soft_prompt
+        self.transducer = transducer
+        self.ctc = ctc
+        self.lid_head = lid_head
+        self.bos_id = int(cfg["bos_id"])
+        self.eos_id = int(cfg["eos_id"])
+        self.llm_frozen = bool(llm is not None and cfg["llm"]["freeze"])
+
+    # ---- pieces the decoders call -------------------------------------------------------------
+    @property
+    def has_llm(self) -> bool:
+        return self.llm is not None
+
+    def train(self, mode: bool = True) -> "SpeechPrefixLM":
+        super().train(mode)
+        if self.llm_frozen:
+            self.llm.eval()  # a frozen LLM never runs dropout
+        return self
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.llm.get_input_embeddings()(ids)
+
+    def _encode(self, features: torch.Tensor, feature_lens: torch.Tensor):
+        enc, enc_lens = self.encoder(features, feature_lens)
+        prefix, prefix_lens = self.projector(enc, enc_lens)
+        return enc, enc_lens, prefix, prefix_lens
+
+    def encode(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """fbank (B, T, 80) -> speech prefix (B, T', D) and its lengths (B,)."""
+        _, _, prefix, prefix_lens = self._encode(features, feature_lens)
+        return prefix, prefix_lens
+
+    def prompt(self, lang_ids: torch.Tensor) -> Optional[torch.Tensor]:
+        """(B,) language indices -> (B, K, D) soft prompt, or None when the system has none."""
+        return None if self.soft_prompt is None else self.soft_prompt(lang_ids)
+
+    def predict_language(self, features: torch.Tensor, feature_lens: torch.Tensor) -> torch.Tensor:
+        """(B, L) language logits from the LID head (raises if the system was trained without one)."""
+        if self.lid_head is None:
+            raise RuntimeError("this model has no language-ID head (train with model.loss.lid_weight > 0)")
+        enc, enc_lens = self.encoder(features, feature_lens)
+        return self.lid_head(enc, enc_lens)
+
+    def _assemble(
+        self, prefix: torch.Tensor, prefix_lens: torch.Tensor, lang_ids: torch.Tensor, text_emb: torch.Tensor,
+        text_lens: torch.Tensor, left_pad: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows [prompt][prefix_i][text_i] packed without holes; returns (embeds, mask, text_start).
+
+        One gather from the concatenation [prompt | prefix | text] keeps the prefix gradient intact.
+        """
+        b = prefix.size(0)
+        prompt = self.prompt(lang_ids)
+        k = 0 if prompt is None else prompt.size(1)
+        parts = [prefix, text_emb] if prompt is None else [prompt.to(prefix.dtype), prefix, text_emb]
+        src = torch.cat(parts, dim=1)
+        tp = prefix.size(1)
+        row_lens = k + prefix_lens + text_lens
+        width = int(row_lens.max())
+        pos = torch.arange(width, device=prefix.device)[None, :].expand(b, -1)
+        shift = (width - row_lens)[:, None] if left_pad else torch.zeros_like(row_lens)[:, None]
+        rel = pos - shift  # position within the row's own content
+        mask = (rel >= 0) & (rel < row_lens[:, None])
+        in_text = rel >= k + prefix_lens[:, None]
+        idx = torch.where(in_text, k + tp + rel - k - prefix_lens[:, None], rel)
+        idx = torch.where(mask, idx, torch.zeros_like(idx))
+        embeds = src.gather(1, idx[..., None].expand(-1, -1, src.size(-1)))
+        embeds = embeds * mask[..., None].to(embeds.dtype)
+        return embeds, mask.long(), shift[:, 0] + k + prefix_lens
+
+    def build_llm_prefix(
+        self, prefix: torch.Tensor, prefix_lens: torch.Tensor, lang_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[soft prompt][speech prefix][BOS], left-padded: every row continues at the last column.
+
+        Callers pass position_ids = attention_mask.cumsum(-1) - 1 (clamped at 0), as generate() does.
+        """
+        b = prefix.size(0)
+        bos = self.embed_tokens(torch.full((b, 1), self.bos_id, dtype=torch.long, device=prefix.device))
+        ones = torch.ones(b, dtype=torch.long, device=prefix.device)
+        embeds, mask, _ = self._assemble(prefix, prefix_lens, lang_ids, bos.to(prefix.dtype), ones, left_pad=True)
+        return embeds, mask
+
+    # ---- training ------------------------------------------------------------------------------
+    def _ce_loss(
+        self, prefix: torch.Tensor, prefix_lens: torch.Tensor, lang_ids: torch.Tensor, targets: list[list[int]]
+    ) -> torch.Tensor:
+        device = prefix.device
+        b = prefix.size(0)
+        u = max(len(t) for t in targets) + 1
+        text_in = torch.zeros(b, u, dtype=torch.long, device=device)  # [BOS] y, padded
+        labels = torch.full((b, u), IGNORE, dtype=torch.long, device=device)  # y [EOS]
+        for i, t in enumerate(targets):
+            seq = torch.tensor([self.bos_id, *t, self.eos_id], dtype=torch.long, device=device)
+            text_in[i, : len(t) + 1] = seq[:-1]
+            labels[i, : len(t) + 1] = seq[1:]
+        text_lens = torch.tensor([len(t) + 1 for t in targets], dtype=torch.long, device=device)
+        embeds, mask, text_start = self._assemble(
+            prefix, prefix_lens, lang_ids, self.embed_tokens(text_in).to(prefix.dtype), text_lens, left_pad=False
+        )
+        position_ids = torch.arange(embeds.size(1), device=device)[None, :].expand(b, -1)
+        hidden = llm_hidden_states(self.llm, embeds, mask, position_ids)
+        # logits only where text is predicted: (B, U, V) instead of (B, L, V)
+        take = (text_start[:, None] + torch.arange(u, device=device)[None, :]).clamp(max=hidden.size(1) - 1)
+        h = hidden.gather(1, take[..., None].expand(-1, -1, hidden.size(-1)))
+        logits = self.llm.get_output_embeddings()(h).float()
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE,
+                               reduction="sum")
+
+    def rnnt_scales(self, step: int) -> tuple[float, float]:
+        """icefall's warm-up: (simple-loss scale 1.0 -> simple_loss_scale, pruned-loss scale 0.1 -> 1.0)."""
+        r = self.cfg["rnnt"]
+        frac = min(1.0, step / r["warm_step"]) if r["warm_step"] > 0 else 1.0
+        return 1.0 + frac * (r["simple_loss_scale"] - 1.0), 0.1 + 0.9 * frac
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        feature_lens: torch.Tensor,
+        targets: list[list[int]],
+        lang_ids: torch.Tensor,
+        step: int = 0,
+    ) -> tuple[torch.Tensor, Dict[str, float]]:
+        """Training loss normalised by the number of predicted tokens (y and EOS), and summed stats.
+
+        stats holds each term's batch sum (`ce`, `rnnt_simple`, `rnnt_pruned`, `ctc`, `lid`) plus
+        `tokens`, `utterances` and `frames`, so loggers can aggregate over batches and ranks.
+        """
+        w = self.cfg["loss"]
+        enc, enc_lens, prefix, prefix_lens = self._encode(features, feature_lens)
+        terms: Dict[str, torch.Tensor] = {}
+        total = prefix.new_zeros((), dtype=torch.float32)
+        if self.llm is not None and w["ce_weight"] > 0:
+            terms["ce"] = self._ce_loss(prefix, prefix_lens, lang_ids, targets)
+            total = total + w["ce_weight"] * terms["ce"]
+        if self.transducer is not None:
+            simple, pruned = self.transducer.loss(prefix, prefix_lens, targets)
+            s_scale, p_scale = self.rnnt_scales(step)
+            terms["rnnt_simple"], terms["rnnt_pruned"] = simple, pruned
+            total = total + w["rnnt_weight"] * (s_scale * simple + p_scale * pruned)
+        if self.ctc is not None:
+            terms["ctc"] = self.ctc.loss(prefix, prefix_lens, targets)
+            total = total + w["ctc_weight"] * terms["ctc"]
+        if self.lid_head is not None:
+            terms["lid"] = F.cross_entropy(self.lid_head(enc, enc_lens).float(), lang_ids, reduction="sum")
+            total = total + w["lid_weight"] * terms["lid"]
+        tokens = sum(len(t) + 1 for t in targets)
+        stats = {k: float(v.detach()) for k, v in terms.items()}
+        stats.update(tokens=float(tokens), utterances=float(len(targets)), frames=float(feature_lens.sum()))
+        return total / tokens, stats

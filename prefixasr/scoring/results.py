@@ -1,0 +1,163 @@
+"""Collect the scores.json of every decode dir in an experiment tree into RESULTS.md and bar charts.
+
+Tree: `<exp_root>/<system>/decode_<set>_<method>[_suffix]/scores.json` (what prefixasr.bin.score writes).
+One table per test set: a row per (system, decode setting), a column per language (WER, CER below it),
+the macro average over languages ("avg"), the pooled figure ("all"), and the relative change of the
+average WER against a baseline system.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import importlib.util
+import json
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from prefixasr.common import PathLike
+
+
+@dataclass
+class Row:
+    system: str
+    setting: str  # method + suffix, e.g. "llm_beam_beam-4"
+    set_name: str
+    per_lang_wer: Dict[str, float]
+    per_lang_cer: Dict[str, float]
+    all_wer: float
+    all_cer: float
+    long_hyp_pct: float
+    loop_pct: float
+    num_utts: int
+
+    @property
+    def avg_wer(self) -> float:
+        v = list(self.per_lang_wer.values())
+        return sum(v) / len(v) if v else float("nan")
+
+    @property
+    def avg_cer(self) -> float:
+        v = list(self.per_lang_cer.values())
+        return sum(v) / len(v) if v else float("nan")
+
+    @property
+    def name(self) -> str:
+        return f"{self.system}/{self.setting}" if self.setting else self.system
+
+
+def collect(exp_root: PathLike) -> List[Row]:
+    rows = []
+    for p in sorted(Path(exp_root).glob("*/decode_*/scores.json")):
+        js = json.loads(p.read_text(encoding="utf-8"))
+        per = js["per_lang"]
+        rows.append(Row(
+            system=p.parent.parent.name,
+            setting=js.get("suffix", ""),
+            set_name=js.get("set", p.parent.name),
+            per_lang_wer={k: v["wer"]["rate"] for k, v in per.items()},
+            per_lang_cer={k: v["cer"]["rate"] for k, v in per.items()},
+            all_wer=js["wer"]["rate"],
+            all_cer=js["cer"]["rate"],
+            long_hyp_pct=js["hallucination"]["long_hyp_pct"],
+            loop_pct=js["hallucination"]["loop_pct"],
+            num_utts=js["wer"]["num_utts"],
+        ))
+    return rows
+
+
+def _version(pkg: str) -> str:
+    try:
+        return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def environment_header(repo_dir: Optional[PathLike] = None) -> List[str]:
+    """ESPnet-style environment block: date, versions, git hash, pruned RNN-T backend."""
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True)
+        git_hash = git.stdout.strip() if git.returncode == 0 else "unknown (no commit)"
+    except FileNotFoundError:
+        git_hash = "unknown (git absent)"
+    backend = next((m for m in ("k2", "fast_rnnt") if importlib.util.find_spec(m)), "none")
+    return [
+        "## Environments",
+        f"- date: `{datetime.datetime.now().astimezone().strftime('%a %b %d %H:%M:%S %Z %Y')}`",
+        f"- python version: `{platform.python_version()}` on `{platform.platform()}`",
+        f"- torch version: `{_version('torch')}`, transformers `{_version('transformers')}`, "
+        f"lhotse `{_version('lhotse')}`, kaldialign `{_version('kaldialign')}`",
+        f"- pruned RNN-T backend: `{backend}`",
+        f"- Git hash: `{git_hash}`",
+        "",
+    ]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _baseline_row(rows: List[Row], baseline: Optional[str], row: Row) -> Optional[Row]:
+    if not baseline:
+        return None
+    cands = [r for r in rows if baseline in (r.system, r.name)]
+    same = [r for r in cands if r.setting == row.setting]
+    return (same or cands or [None])[0]
+
+
+def markdown(rows: List[Row], baseline: Optional[str] = None, charts: Optional[Dict[str, str]] = None,
+             repo_dir: Optional[PathLike] = None) -> str:
+    lines = ["# RESULTS", ""] + environment_header(repo_dir)
+    for set_name in sorted({r.set_name for r in rows}):
+        srows = [r for r in rows if r.set_name == set_name]
+        langs = sorted({lang for r in srows for lang in r.per_lang_wer})
+        for metric in ("WER", "CER"):
+            lines += [f"## {set_name}: {metric} (%)", ""]
+            if metric == "WER" and baseline:
+                lines += [f"Relative change of the average WER against `{baseline}` (negative is better).", ""]
+            head = ["system"] + langs + ["avg", "all"]
+            if metric == "WER":
+                head += ["rel. vs base", "long hyp %", "loops %", "#utts"]
+            lines += ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
+            for r in srows:
+                per = r.per_lang_wer if metric == "WER" else r.per_lang_cer
+                cells = [r.name] + [_fmt(per[lang]) if lang in per else "-" for lang in langs]
+                cells += [_fmt(r.avg_wer if metric == "WER" else r.avg_cer),
+                          _fmt(r.all_wer if metric == "WER" else r.all_cer)]
+                if metric == "WER":
+                    base = _baseline_row(srows, baseline, r)
+                    rel = "-" if base is None or base.avg_wer == 0 else f"{100 * (r.avg_wer / base.avg_wer - 1):+.1f}%"
+                    cells += [rel, _fmt(r.long_hyp_pct), _fmt(r.loop_pct), str(r.num_utts)]
+                lines.append("|" + "|".join(cells) + "|")
+            lines.append("")
+        if charts and set_name in charts:
+            lines += [f"![per-language WER on {set_name}]({charts[set_name]})", ""]
+    return "\n".join(lines)
+
+
+def bar_chart(rows: List[Row], set_name: str, out_png: PathLike) -> None:
+    """Grouped bars: per-language WER (plus the average), one colour per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    srows = [r for r in rows if r.set_name == set_name]
+    langs = sorted({lang for r in srows for lang in r.per_lang_wer}) + ["avg"]
+    width = 0.8 / max(len(srows), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(langs) * max(1, len(srows)) ** 0.5), 4.0))
+    for i, r in enumerate(srows):
+        vals = [r.per_lang_wer.get(lang, 0.0) for lang in langs[:-1]] + [r.avg_wer]
+        ax.bar([x + i * width for x in range(len(langs))], vals, width, label=r.name)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(langs))], langs)
+    ax.set_ylabel("WER (%)")
+    ax.set_title(f"Per-language WER: {set_name}")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(out_png).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out_png)

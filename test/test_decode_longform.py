@@ -1,0 +1,91 @@
+"""Long-form windowing + stitching with a synthetic oracle model (transcribes perfectly what it hears).
+
+The recording is a sequence of segments separated by pauses; decoding the segments one by one gives
+their transcripts. Decoding windows and stitching must give exactly the same words, for several
+window/overlap settings and for oracles with exact, jittered and no (spread) word times.
+"""
+import random
+
+import pytest
+
+from prefixasr.decode.longform import Word, WindowHyp, ctm_lines, decode_long, make_windows, spread_words, stitch
+
+
+def make_recording(seed: int, num_segments: int = 12, vocab_size: int = 30):
+    """Segments of 3-15 words (0.2-0.6 s each) separated by 0.1-2 s pauses; a small vocabulary so that
+    the same word often recurs near a window seam."""
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(vocab_size)]
+    t, words, segments = rng.uniform(0, 1), [], []
+    for _ in range(num_segments):
+        seg = []
+        for _ in range(rng.randint(3, 15)):
+            d = rng.uniform(0.2, 0.6)
+            seg.append(Word(rng.choice(vocab), t, t + d))
+            t += d
+        segments.append(seg)
+        words += seg
+        t += rng.uniform(0.1, 2.0)
+    return words, segments, t + 0.5
+
+
+def oracle(words, rule: str, timing: str, rng: random.Random):
+    def decode_windows(spans):
+        out = []
+        for ws, we in spans:
+            if rule == "mid":  # hears a word when most of it is inside the window
+                heard = [w for w in words if ws <= w.mid < we]
+            else:  # hears only words entirely inside the window
+                heard = [w for w in words if w.start >= ws and w.end <= we]
+            if timing == "exact":
+                out.append(WindowHyp(ws, we, list(heard)))
+            elif timing == "jitter":  # frame-level disagreement between windows, times stay in the window
+                def clamp(x):
+                    return min(max(x, ws), we - 1e-3)
+                j = [Word(w.text, clamp(w.start + rng.uniform(-0.08, 0.08)), clamp(w.end + rng.uniform(-0.08, 0.08)))
+                     for w in heard]
+                out.append(WindowHyp(ws, we, j))
+            else:  # an LLM: words but no times
+                out.append(WindowHyp(ws, we, spread_words([w.text for w in heard], ws, we), exact=False))
+        return out
+    return decode_windows
+
+
+@pytest.mark.parametrize("window,overlap", [(4.0, 1.0), (6.0, 2.0), (10.0, 3.0), (3.0, 1.5), (8.0, 0.0)])
+@pytest.mark.parametrize("timing", ["exact", "jitter"])
+@pytest.mark.parametrize("rule", ["mid", "inside"])
+def test_windows_equal_segments_timed(window, overlap, timing, rule):
+    if rule == "inside" and overlap < 0.6:
+        pytest.skip("a word longer than the overlap is inside no window: no decoder can recover it")
+    for seed in range(5):
+        words, segments, dur = make_recording(seed)
+        rng = random.Random(seed)
+        got = decode_long(dur, window, overlap, oracle(words, rule, timing, rng))
+        expected = [w.text for seg in segments for w in seg]
+        assert [w.text for w in got] == expected, (seed, window, overlap)
+
+
+@pytest.mark.parametrize("window,overlap", [(10.0, 3.0), (15.0, 5.0), (20.0, 4.0)])
+def test_windows_equal_segments_untimed(window, overlap):
+    """LLM-like oracle with no timing: times are spread over the window. Continuous speech (short pauses)
+    and a large vocabulary, the conditions under which spread times are meaningful."""
+    for seed in range(5):
+        rng = random.Random(seed)
+        vocab = [f"w{i}" for i in range(5000)]
+        t, words = 0.3, []
+        for _ in range(150):
+            d = rng.uniform(0.25, 0.5)
+            words.append(Word(rng.choice(vocab), t, t + d))
+            t += d + rng.uniform(0.0, 0.15)
+        got = decode_long(t + 0.3, window, overlap, oracle(words, "mid", "spread", rng))
+        assert [w.text for w in got] == [w.text for w in words], (seed, window, overlap)
+
+
+def test_make_windows_cover_and_ctm():
+    spans = make_windows(25.0, 10.0, 2.0)
+    assert spans == [(0.0, 10.0), (8.0, 18.0), (16.0, 25.0)]
+    assert make_windows(5.0, 10.0, 2.0) == [(0.0, 5.0)]
+    with pytest.raises(ValueError):
+        make_windows(5.0, 2.0, 2.0)
+    assert stitch([]) == []
+    assert ctm_lines("rec1", [Word("क", 1.0, 1.25)]) == ["rec1 1 1.00 0.25 क"]

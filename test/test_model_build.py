@@ -1,0 +1,125 @@
+"""Shapes, masks, batch-vs-single equality, prompts per language, branch gradients."""
+import torch
+
+from test_model_fixtures import NUM_LANGS, VOCAB, fake_batch, tiny_config
+from prefixasr.model import build_model
+
+torch.set_num_threads(1)
+
+
+def _model(**over):
+    torch.manual_seed(0)
+    return build_model(tiny_config(**over), VOCAB, NUM_LANGS).eval()
+
+
+def test_encode_shapes_and_lengths():
+    model = _model()
+    feats, lens, _, _ = fake_batch()
+    prefix, plens = model.encode(feats, lens)
+    # x4 subsampling then x2 stacking (ceil)
+    expect = (((lens - 1) // 2 - 1) // 2 + 1) // 2
+    assert torch.equal(plens, expect)
+    assert prefix.shape == (3, int(expect.max()), 32)
+
+
+def test_llm_prefix_is_left_padded_and_ends_with_bos():
+    model = _model()
+    feats, lens, _, lang = fake_batch()
+    prefix, plens = model.encode(feats, lens)
+    embeds, mask = model.build_llm_prefix(prefix, plens, lang)
+    k = model.soft_prompt.length
+    assert mask.shape[1] == k + int(plens.max()) + 1
+    assert torch.equal(mask.sum(1), k + plens + 1)
+    assert bool(mask[:, -1].all())  # left padding: every row ends at the last column
+    bos = model.embed_tokens(torch.tensor([model.bos_id]))[0]
+    for i in range(3):
+        assert torch.allclose(embeds[i, -1], bos)
+        start = mask.shape[1] - int(mask[i].sum())
+        assert torch.allclose(embeds[i, start:start + k], model.prompt(lang[i:i + 1])[0])
+        assert torch.allclose(embeds[i, start + k:-1], prefix[i, : plens[i]])
+        assert float(embeds[i, :start].detach().abs().sum()) == 0.0
+
+
+def test_prompts_selected_by_language():
+    model = _model()
+    p = model.prompt(torch.tensor([0, 1, 0]))
+    assert torch.equal(p[0], p[2]) and not torch.equal(p[0], p[1])
+    shared = _model(prompt={"type": "shared"})
+    q = shared.prompt(torch.tensor([0, 1]))
+    assert torch.equal(q[0], q[1])
+    assert _model(prompt={"type": "none"}).prompt(torch.tensor([0])) is None
+
+
+def test_batch_loss_equals_sum_of_single_items():
+    model = _model()
+    feats, lens, targets, lang = fake_batch()
+    _, stats = model(feats, lens, targets, lang, step=100)
+    prefix, plens = model.encode(feats, lens)
+    single = {k: 0.0 for k in ("ce", "rnnt_simple", "rnnt_pruned", "ctc", "lid")}
+    for i in range(3):
+        n = int(lens[i])
+        _, s = model(feats[i:i + 1, :n], lens[i:i + 1], [targets[i]], lang[i:i + 1], step=100)
+        alone, _ = model.encode(feats[i:i + 1, :n], lens[i:i + 1])
+        assert torch.allclose(prefix[i, : plens[i]], alone[0], atol=1e-5)  # no leak from padding
+        for k in single:
+            single[k] += s[k]
+    for k, v in single.items():
+        assert abs(stats[k] - v) < 1e-4 * max(1.0, abs(v)), (k, stats[k], v)
+
+
+def test_transducer_interface_for_search():
+    model = _model()
+    t = model.transducer
+    assert t.blank_id == 0 and t.context_size == 2
+    dec = t.decoder(torch.tensor([[0, 5], [7, 9]]), need_pad=False)
+    assert dec.shape == (2, 1, 16)
+    enc = torch.randn(2, 1, 32)
+    logits = t.joiner(t.encoder_proj(enc), t.decoder_proj(dec), project_input=False)
+    assert logits.shape == (2, 1, VOCAB)
+    assert torch.allclose(logits, t.joiner(enc, dec))
+
+
+def test_blank_appended_when_tokenizer_has_no_spare_id():
+    model = _model(blank_id=None)
+    assert model.transducer.blank_id == VOCAB and model.transducer.vocab_size == VOCAB + 1
+
+
+def test_rnnt_and_ctc_terms_change_the_prefix_gradient():
+    feats, lens, targets, lang = fake_batch()
+
+    def prefix_grad(**loss):
+        model = _model(loss=loss)
+        model.zero_grad()
+        loss_value, _ = model(feats, lens, targets, lang, step=5)
+        loss_value.backward()
+        return model.projector.mlp[-1].weight.grad.clone()
+
+    ce_only = prefix_grad(ce_weight=1.0, rnnt_weight=0.0, ctc_weight=0.0, lid_weight=0.0)
+    with_rnnt = prefix_grad(ce_weight=1.0, rnnt_weight=1.0, ctc_weight=0.0, lid_weight=0.0)
+    with_ctc = prefix_grad(ce_weight=1.0, rnnt_weight=0.0, ctc_weight=1.0, lid_weight=0.0)
+    assert (with_rnnt - ce_only).abs().max() > 1e-6
+    assert (with_ctc - ce_only).abs().max() > 1e-6
+
+
+def test_rnnt_only_system_has_no_llm():
+    model = _model(llm={"type": "none"}, prompt={"type": "none"},
+                   loss={"ce_weight": 0.0, "rnnt_weight": 1.0, "ctc_weight": 0.0, "lid_weight": 0.0})
+    assert not model.has_llm
+    feats, lens, targets, lang = fake_batch()
+    loss, stats = model(feats, lens, targets, lang)
+    assert torch.isfinite(loss) and "ce" not in stats
+    prefix, _ = model.encode(feats, lens)
+    assert prefix.shape[-1] == 24
+
+
+def test_rnnt_warmup_scales():
+    model = _model()
+    assert model.rnnt_scales(0) == (1.0, 0.1)
+    s, p = model.rnnt_scales(10)
+    assert abs(s - 0.5) < 1e-9 and abs(p - 1.0) < 1e-9
+
+
+def test_lid_head_predicts_each_language():
+    model = _model()
+    feats, lens, _, _ = fake_batch()
+    assert model.predict_language(feats, lens).shape == (3, NUM_LANGS)
