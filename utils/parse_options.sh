@@ -15,7 +15,8 @@
 # - A variable whose default is true/false only takes true/false.
 # - `--help`/`-h` prints $help_message (if set), then every option with its current
 #   value and the comment from its declaration line, read from the calling script
-#   itself so the help can never drift from the defaults. Exit status 0.
+#   itself so the help can never drift from the defaults; a "# ---- title" line heads
+#   a group. Exit status 0.
 # - Parsing stops at the first argument not starting with `--`, or after `--`.
 # - Unknown options and missing values are errors (exit 1) naming the script.
 # Remaining arguments are left in "$@" (this file shifts the caller's arguments).
@@ -37,6 +38,11 @@ _po_print_options() {
     case "${_po_line}" in
       *parse_options.sh*) break ;;
     esac
+    # "# ---- title" lines head a group of options.
+    if [[ "${_po_line}" =~ ^#\ ----\ (.*)$ ]]; then
+      echo "  [${BASH_REMATCH[1]}]"
+      continue
+    fi
     # Only top-level `name=value` lines are options; indented or local ones are not.
     if [[ "${_po_line}" =~ ^([A-Za-z_][A-Za-z0-9_]*)= ]]; then
       _po_var=${BASH_REMATCH[1]}

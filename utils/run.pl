@@ -40,7 +40,7 @@ sub num_cpus {
 
 my $max_jobs_run = num_cpus();
 my $num_threads = 0;
-my %ignored = map { $_ => 1 } qw(gpu mem time config max_jobs num_nodes);
+my %ignored = map { $_ => 1 } qw(gpu mem time config);
 
 while (@ARGV && $ARGV[0] =~ /^--/) {
   my $opt = shift @ARGV;

@@ -10,6 +10,7 @@ set -euo pipefail
 template=""        # recipe to scaffold from (empty = egs/TEMPLATE of this repository)
 conf_from=""       # also copy the *.yaml configs of this recipe (e.g. egs/indic)
 force=false        # true: write into an existing, non-empty directory (existing files are kept)
+# shellcheck disable=SC2034  # read by parse_options.sh
 help_message="Usage: $0 [options] <new-recipe-dir>"
 . "$(dirname "$0")/log.sh"
 . "$(dirname "$0")/parse_options.sh"

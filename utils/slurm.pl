@@ -179,9 +179,11 @@ sub job_log { my $s = $logfile; $s =~ s/\Q$jobname\E/$_[0]/g if defined $jobname
 if (@missing == $last - $first + 1 && $submit_rc != 0) {
   fail("submission failed (exit $submit_rc): $submit");
 }
-print STDERR "$prog: job $_ failed, log is in " . job_log($_) . "\n" for @failed;
+# Name at most 5 of each kind: a 500-task array should not flood the terminal.
+sub first5 { return @_ > 5 ? @_[0 .. 4] : @_; }
+print STDERR "$prog: job $_ failed, log is in " . job_log($_) . "\n" for first5(@failed);
 print STDERR "$prog: job $_ never finished (killed or not scheduled?), see $qdir/$base-$_.out\n"
-  for @missing;
+  for first5(@missing);
 my $bad = @failed + @missing;
 exit 0 unless $bad;
 print STDERR "$prog: $bad / " . ($last - $first + 1) . " failed, logs are in " . job_log("*") . "\n"

@@ -37,22 +37,28 @@ decode_methods="llm_greedy"  # space separated: llm_greedy llm_beam rnnt_greedy 
 decode_args=""          # extra options for prefixasr.bin.decode
 long_form=true          # also decode whole long recordings (windowing + stitching)
 results=RESULTS.md      # results table written by stage 9
-help_message="Usage: $0 [options]   (run from a recipe directory: egs/<recipe>/)
+help_message="Usage: egs/<recipe>/run.sh [options]   (or ./asr.sh [options] in the recipe directory)
 Stages: 0 data  1 manifests+validation  2 segmentation  3 features  4 tokenizer  5 LM pre-training
         6 prefix-LM training  7 averaging  8 decoding  9 scoring + ${results}"
 
-_run_args=$(printf '%q ' "$0" "$@")  # for the replay scripts
+cd "$(dirname "$0")"  # the recipe directory (asr.sh is its symlink), wherever we were called from
+_run_args=$(printf '%q ' ./asr.sh "$@")  # for the replay scripts
 . utils/log.sh
 . utils/parse_options.sh
 [ $# -eq 0 ] || die "unexpected arguments: $* (options are --name value)"
+# shellcheck source=/dev/null  # the recipe's own files
 . ./path.sh
+# shellcheck source=/dev/null
 . ./cmd.sh
+: "${train_cmd:?cmd.sh must set train_cmd}" "${decode_cmd:?cmd.sh must set decode_cmd}" \
+  "${cuda_cmd:?cmd.sh must set cuda_cmd}"
 
 [ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config}" .yaml)
 asr_exp=${exp_dir}/${asr_tag}
 lang_dir=${data_dir}/lang
 lm_exp=${exp_dir}/lm
-[ -n "${pretrained_lm}" ] && lm_exp=${pretrained_lm}
+llm_path=${lm_exp}/hf  # the pre-trained LM in Hugging Face format
+[ -n "${pretrained_lm}" ] && llm_path=${pretrained_lm}
 
 # done <sentinel>: true when that piece of work finished before (then say so).
 is_done() {
@@ -61,11 +67,13 @@ is_done() {
 }
 mark_done() { mkdir -p "$(dirname "$1")"; date > "$1"; }
 # write_replay <dir> <stage>: <dir>/run.sh reruns just that stage with this run's options.
+# Written to a temp file and renamed: the replay itself may be the script bash is reading now.
 write_replay() {
   mkdir -p "$1"
   printf '#!/usr/bin/env bash\n# Replays stage %s exactly as it was run.\ncd %q && %s--stage %s --stop_stage %s "$@"\n' \
-    "$2" "${PWD}" "${_run_args}" "$2" "$2" > "$1/run.sh"
-  chmod +x "$1/run.sh"
+    "$2" "${PWD}" "${_run_args}" "$2" "$2" > "$1/.run.sh.tmp"
+  chmod +x "$1/.run.sh.tmp"
+  mv -f "$1/.run.sh.tmp" "$1/run.sh"
 }
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
@@ -84,8 +92,13 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     # local/data.sh writes either a Kaldi data dir data/<set> or lhotse manifests directly.
     if [ -f "${data_dir}/${dset}/utt2spk" ]; then
       utils/validate_data_dir.sh --need-lang true "${data_dir}/${dset}"
+      ${python} -m prefixasr.bin.import_kaldi --data-dir "${data_dir}/${dset}" --split "${dset}" \
+        --output-dir "${data_dir}/manifests"
     fi
-    ${python} -m prefixasr.bin.prepare_manifests --data-dir "${data_dir}" --set "${dset}"
+    for kind in recordings supervisions; do
+      [ -s "${data_dir}/manifests/${dset}_${kind}.jsonl.gz" ] ||
+        die "no ${data_dir}/manifests/${dset}_${kind}.jsonl.gz: stage 0 must write it or a Kaldi dir ${data_dir}/${dset}/"
+    done
     mark_done "${data_dir}/manifests/.${dset}.done"
   done
 fi
@@ -94,9 +107,10 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   log "Stage 2: segmentation (supervision cuts; whole recordings kept for long-form test)"
   for dset in ${train_set} ${valid_set} ${test_sets}; do
     is_done "${data_dir}/cuts/.${dset}.done" && continue
+    perturb=false
+    [ "${dset}" = "${train_set}" ] && perturb=${speed_perturb}
     ${python} -m prefixasr.bin.make_cuts --data-dir "${data_dir}" --set "${dset}" \
-      --min-duration "${min_seg_duration}" --max-duration "${max_seg_duration}" \
-      --speed-perturb "$([ "${dset}" = "${train_set}" ] && echo "${speed_perturb}" || echo false)"
+      --min-duration "${min_seg_duration}" --max-duration "${max_seg_duration}" --speed-perturb "${perturb}"
     mark_done "${data_dir}/cuts/.${dset}.done"
   done
 fi
@@ -106,10 +120,8 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   for dset in ${train_set} ${valid_set} ${test_sets}; do
     is_done "${data_dir}/fbank/.${dset}.done" && continue
     write_replay "${data_dir}/fbank/log/${dset}" 3
-    ${train_cmd} JOB=1:"${nj}" "${data_dir}/fbank/log/${dset}/fbank.JOB.log" \
-      ${python} -m prefixasr.bin.compute_fbank --data-dir "${data_dir}" --set "${dset}" \
-      --part JOB --num-parts "${nj}"
-    ${python} -m prefixasr.bin.compute_fbank --data-dir "${data_dir}" --set "${dset}" --combine "${nj}"
+    ${train_cmd} --num-threads "${nj}" "${data_dir}/fbank/log/${dset}/fbank.log" \
+      ${python} -m prefixasr.bin.compute_fbank --data-dir "${data_dir}" --set "${dset}" --num-jobs "${nj}"
     mark_done "${data_dir}/fbank/.${dset}.done"
   done
 fi
@@ -145,35 +157,49 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
       launcher="${python} -m"
     fi
     # shellcheck disable=SC2086
+    # Paths are config overrides (section.key=value); the model itself is all in the config.
     ${cuda_cmd} --gpu "${ngpu}" "${asr_exp}/train.log" ${launcher} prefixasr.bin.train \
-      --config "${asr_config}" --data-dir "${data_dir}" --train-set "${train_set}" \
-      --valid-set "${valid_set}" --lm "${lm_exp}" --exp-dir "${asr_exp}" ${asr_args}
+      --config "${asr_config}" --exp-dir "${asr_exp}" \
+      data.train_cuts="${data_dir}/fbank/${train_set}_cuts.jsonl.gz" \
+      data.valid_cuts="${data_dir}/fbank/${valid_set}_cuts.jsonl.gz" \
+      data.tokenizer="${lang_dir}/spm.model" data.lang_map="${lang_dir}/lang2id.json" \
+      model.llm.path="${llm_path}" ${asr_args}
     mark_done "${asr_exp}/.train.done"
   fi
 fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   if ! is_done "${asr_exp}/.avg${avg}.done"; then
-    log "Stage 7: average the last ${avg} epochs of ${asr_exp}"
-    ${python} -m prefixasr.bin.average_checkpoints --exp-dir "${asr_exp}" --avg "${avg}"
+    log "Stage 7: average the last ${avg} epochs of ${asr_exp} into ${asr_exp}/model.tar.gz"
+    ${python} -m prefixasr.bin.pack --exp-dir "${asr_exp}" --avg "${avg}" --out "${asr_exp}/model.tar.gz"
     mark_done "${asr_exp}/.avg${avg}.done"
   fi
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
   log "Stage 8: decode ${test_sets} with ${decode_methods}"
+  forms=segments
+  [ "${long_form}" = true ] && forms="segments long"
   for dset in ${test_sets}; do
     for method in ${decode_methods}; do
-      for form in segments $([ "${long_form}" = true ] && echo long); do
-        dir=${asr_exp}/decode_${dset}_${method}$([ "${form}" = long ] && echo _long)
+      for form in ${forms}; do
+        dir=${asr_exp}/decode_${dset}_${method}
+        cuts=${data_dir}/fbank/${dset}_cuts.jsonl.gz
+        form_opts=""
+        if [ "${form}" = long ]; then
+          dir=${dir}_long
+          cuts=${data_dir}/fbank/${dset}_long_cuts.jsonl.gz
+          form_opts=--long-form
+        fi
         is_done "${dir}/.done" && continue
         write_replay "${dir}" 8
-        # shellcheck disable=SC2086
+        # The job that finishes last merges the parts and scores them. '$((JOB-1))' is expanded in
+        # each job's shell, after run.pl/slurm.pl has put the job number in place of JOB.
+        # shellcheck disable=SC2086,SC2016
         ${decode_cmd} JOB=1:"${nj}" "${dir}/log/decode.JOB.log" ${python} -m prefixasr.bin.decode \
-          --exp-dir "${asr_exp}" --avg "${avg}" --data-dir "${data_dir}" --set "${dset}" \
-          --method "${method}" --form "${form}" --part JOB --num-parts "${nj}" --output-dir "${dir}" \
-          ${decode_args}
-        ${python} -m prefixasr.bin.decode --combine "${nj}" --output-dir "${dir}"
+          --exp-dir "${asr_exp}" --avg "${avg}" --cuts "${cuts}" --set-name "${dset}" \
+          --decode-dir "${dir}" --method "${method}" ${form_opts} \
+          --num-jobs "${nj}" --job-index '$((JOB-1))' ${decode_args}
         mark_done "${dir}/.done"
       done
     done
@@ -187,6 +213,10 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     [ "${dir}/scores.json" -nt "${dir}/text" ] && continue
     ${python} -m prefixasr.bin.score "${dir}"
   done
-  ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}"
-  log "Results: ${PWD}/${results}"
+  if [ -f "${results}" ] && [ -z "$(find "${exp_dir}" -name scores.json -newer "${results}")" ]; then
+    log "${results} is newer than every scores.json; skipping"
+  else
+    ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}"
+    log "Results: ${PWD}/${results}"
+  fi
 fi

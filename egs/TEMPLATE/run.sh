@@ -9,6 +9,7 @@ train_set=train
 valid_set=dev
 test_sets="test"
 
+cd "$(dirname "$0")"
 ./asr.sh \
   --langs "${langs}" \
   --train_set "${train_set}" \

@@ -7,9 +7,9 @@ Usage:
 
 (`utils/split_data.sh [--per-utt|--per-lang] <data-dir> [<N>]` is the Kaldi-style wrapper.)
 
-Speaker and utterance splits are contiguous blocks of the sorted utterance list, balanced by
-utterance count; a speaker split never cuts one speaker's utterances across parts (so each part's
-spk2utt and cmvn.scp stay valid). Per-utterance files are filtered by utterance, wav.scp and
+Speaker and utterance splits are contiguous blocks of the utterance list (speakers in order of
+appearance), balanced by utterance count; a speaker split never puts one speaker in two parts
+(so each part's spk2utt and cmvn.scp stay valid). Per-utterance files are filtered by utterance, wav.scp and
 reco2dur by the recordings the part's segments use, spk2gender/cmvn.scp by speaker; spk2utt is
 rebuilt. The split is skipped when it is newer than every source file; it is written to a
 temporary directory and renamed into place, so a crash never leaves half a split.
@@ -107,14 +107,11 @@ def group_utterances(utt2spk: "OrderedDict[str, str]", utt2lang: Dict[str, str] 
         return OrderedDict(sorted(parts.items()))
     if by == "utterance":
         blocks = [[u] for u in utts]
-    else:  # speaker: consecutive utterances of one speaker stay together
-        blocks = []
+    else:  # speaker: all of a speaker's utterances stay together, even if utt ids lack the prefix
+        by_spk: "OrderedDict[str, List[str]]" = OrderedDict()
         for utt in utts:
-            spk = field(utt2spk[utt], 1)
-            if blocks and field(utt2spk[blocks[-1][-1]], 1) == spk:
-                blocks[-1].append(utt)
-            else:
-                blocks.append([utt])
+            by_spk.setdefault(field(utt2spk[utt], 1), []).append(utt)
+        blocks = list(by_spk.values())
     unit = "utterance" if by == "utterance" else "speaker (use --by utterance to split finer)"
     ranges = contiguous_split([len(b) for b in blocks], num_parts, unit)
     return OrderedDict((str(i + 1), [u for b in blocks[r.start:r.stop] for u in b])
@@ -156,6 +153,7 @@ def split_data(data: Path, by: str = "speaker", num_parts: int = 0, force: bool 
     tables = {p.name: read_table(p) for p in sources}
     parts = group_utterances(tables["utt2spk"], tables.get("utt2lang"), by, num_parts)
     tmp = Path(tempfile.mkdtemp(dir=data, prefix=f".{dest.name}."))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the split is ordinary data
     try:
         for name, utts in parts.items():
             write_part(tmp / name, utts, tables)

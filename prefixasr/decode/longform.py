@@ -55,18 +55,24 @@ def spread_words(texts: Sequence[str], start: float, end: float) -> List[Word]:
 
 
 def _lcs_timed(a: List[Word], b: List[Word], tol: float) -> List[Tuple[Optional[int], Optional[int]]]:
-    """Monotone alignment maximising matches (same text, |mid difference| <= tol); returns index pairs."""
+    """Monotone alignment with the most matches (same text, |mid difference| <= tol), and among those
+    the smallest total time difference (so a word is paired with the same occurrence, not a neighbour)."""
     n, m = len(a), len(b)
-    dp = [[0] * (m + 1) for _ in range(n + 1)]
+
+    def gain(i: int, j: int) -> Optional[float]:
+        dt = abs(a[i].mid - b[j].mid)
+        return 1.0 - dt / (tol * (n + m + 1)) if a[i].text == b[j].text and dt <= tol else None
+
+    dp = [[0.0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
-            ok = a[i].text == b[j].text and abs(a[i].mid - b[j].mid) <= tol
-            dp[i][j] = max(dp[i + 1][j], dp[i][j + 1], dp[i + 1][j + 1] + 1 if ok else 0)
+            g = gain(i, j)
+            dp[i][j] = max(dp[i + 1][j], dp[i][j + 1], dp[i + 1][j + 1] + g if g is not None else 0.0)
     out: List[Tuple[Optional[int], Optional[int]]] = []
     i = j = 0
     while i < n or j < m:
-        if i < n and j < m and a[i].text == b[j].text and abs(a[i].mid - b[j].mid) <= tol \
-                and dp[i][j] == dp[i + 1][j + 1] + 1:
+        g = gain(i, j) if i < n and j < m else None
+        if g is not None and dp[i][j] == dp[i + 1][j + 1] + g:
             out.append((i, j))
             i, j = i + 1, j + 1
         elif j >= m or (i < n and (dp[i + 1][j] > dp[i][j + 1]
@@ -89,8 +95,9 @@ def stitch(pieces: Sequence[WindowHyp], tolerance: Optional[float] = None) -> Li
         b0, a1 = cur.start, prev.end
         cut = 0.5 * (b0 + a1)
         exact = prev.exact and cur.exact
-        # exact times only disagree by a frame or two; spread times can be off by most of the overlap
-        tol = tolerance if tolerance is not None else (0.5 if exact else max(a1 - b0, 0.5))
+        # decoder times of one word seen by two windows differ by a frame or so (two 80 ms prefix
+        # frames); spread times can be off by most of the overlap
+        tol = tolerance if tolerance is not None else (0.15 if exact else max(a1 - b0, 0.5))
         tail_from = next((k for k, w in enumerate(out) if w.mid >= b0 - tol), len(out))
         head_to = next((k for k, w in enumerate(cur.words) if w.mid > a1 + tol), len(cur.words))
         tail, head = out[tail_from:], cur.words[:head_to]

@@ -64,7 +64,7 @@ def merge(base: Dict[str, Any], override: Dict[str, Any], where: str = "") -> Di
     out = copy.deepcopy(base)
     for key, value in override.items():
         if key not in out:
-            raise KeyError(f"unknown config key {where}{key!r}; known: {sorted(out)}")
+            raise ValueError(f"unknown config key {where}{key}; known: {sorted(out)}")
         if key == "arch":  # any LlamaConfig keyword is allowed here
             out[key] = {**out[key], **copy.deepcopy(value)}
         elif isinstance(out[key], dict):

@@ -1,0 +1,267 @@
+"""Decode a cut set with a trained system: LLM greedy/beam (KV cache) or RNN-T greedy/modified beam,
+segment by segment or whole long recordings in overlapping windows; then score.
+
+Usage:
+  python -m prefixasr.bin.decode --exp-dir exp/frozen_rnnt --cuts data/fbank/test_cuts.jsonl.gz \\
+      --method llm_beam --beam 4 --epoch 20 --avg 5
+  # long-form: whole recordings, 30 s windows overlapping by 5 s, CTM output
+  python -m prefixasr.bin.decode --exp-dir exp/frozen_rnnt --cuts data/fbank/test_long_cuts.jsonl.gz \\
+      --method rnnt_greedy --long-form --window 30 --overlap 5
+  # split jobs (e.g. run.pl/slurm.pl JOB=1:4 ... --job-index $((JOB-1)) --num-jobs 4): the last one merges
+  python -m prefixasr.bin.decode --exp-dir exp/sys --cuts X --method llm_greedy --num-jobs 4 --job-index 0
+
+The model is rebuilt from <exp-dir>/config.yaml (no model flags here) and loaded from epoch-N.pt,
+averaging epochs N-avg+1..N (--epoch omitted: the newest). Methods: llm_greedy, llm_beam, rnnt_greedy,
+rnnt_beam. The language prompt comes from each cut's supervision language (--langid oracle) or from the
+language-ID head (--langid predicted; the accuracy is logged and stored in decode_info.json).
+
+Decode dir (default <exp-dir>/decode_<set>_<method>[_<suffix>], <set> from the cuts file name):
+  text, ref, utt2lang   Kaldi `utt value` files (hypotheses, references, languages)
+  utt2lang_pred         predicted languages (--langid predicted)
+  ctm                   `utt 1 start dur word` (long-form)
+  decode_info.json      set, method, settings suffix, checkpoint, options
+  .partial/             per-job progress; a rerun skips utterances already there (resumable)
+and, unless --no-score, everything prefixasr.bin.score writes (wer, cer, recogs-*, errs-*, trn, scores.json).
+Exit status: 0 ok (also for a job that is not the last to finish), 1 bad input or model/method mismatch.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+from tqdm import tqdm
+
+from prefixasr.common import setup_logging
+from prefixasr.decode.llm_search import LlmSearchConfig
+from prefixasr.decode.longform import make_windows, stitch
+from prefixasr.decode.runner import (FRAME_SHIFT, METHODS, DecodeOptions, Decoded, check_method, decode_batch,
+                                     feature_windows, strip_special, timed_words)
+from prefixasr.decode.writer import DecodeDirWriter
+
+log = logging.getLogger("decode")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    io = p.add_argument_group("input/output")
+    io.add_argument("--exp-dir", type=Path, required=True, help="training experiment dir (config.yaml, epoch-N.pt)")
+    io.add_argument("--cuts", type=Path, required=True, help="lhotse CutSet to decode (jsonl[.gz])")
+    io.add_argument("--decode-dir", type=Path, default=None,
+                    help="output dir; default <exp-dir>/decode_<set>_<method>[_<suffix>]")
+    io.add_argument("--set-name", default=None, help="test set name; default from the cuts file name")
+    io.add_argument("--suffix", default="", help="extra tag appended to the decode dir name")
+    io.add_argument("--no-score", dest="score", action="store_false", help="do not score after merging")
+    m = p.add_argument_group("model")
+    m.add_argument("--epoch", type=int, default=None, help="last epoch to load (default: the newest)")
+    m.add_argument("--avg", type=int, default=1, help="number of epochs to average, ending at --epoch")
+    m.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    s = p.add_argument_group("search")
+    s.add_argument("--method", choices=METHODS, default="llm_greedy", help="decoding method")
+    s.add_argument("--beam", type=int, default=4, help="beam size (llm_beam, rnnt_beam)")
+    s.add_argument("--max-new-tokens", type=int, default=256, help="LLM: absolute cap on output tokens")
+    s.add_argument("--max-tokens-per-frame", type=float, default=1.0,
+                   help="LLM: cap on output tokens per speech-prefix frame (stops runaway generation)")
+    s.add_argument("--repetition-penalty", type=float, default=1.0, help="LLM: CTRL-style penalty, 1.0 = off")
+    s.add_argument("--length-penalty", type=float, default=1.0,
+                   help="llm_beam: finished hypotheses are ranked by logp / length**this")
+    s.add_argument("--max-sym-per-frame", type=int, default=1, help="rnnt_greedy: symbols per frame")
+    s.add_argument("--langid", choices=("oracle", "predicted"), default="oracle",
+                   help="language prompt from the cut (oracle) or from the language-ID head")
+    lf = p.add_argument_group("long-form")
+    lf.add_argument("--long-form", action="store_true", help="decode whole recordings in overlapping windows")
+    lf.add_argument("--window", type=float, default=30.0, help="window length in seconds")
+    lf.add_argument("--overlap", type=float, default=5.0, help="overlap of neighbouring windows in seconds")
+    j = p.add_argument_group("jobs")
+    j.add_argument("--num-jobs", type=int, default=1, help="number of split jobs")
+    j.add_argument("--job-index", type=int, default=0, help="this job's index, 0-based")
+    j.add_argument("--max-duration", type=float, default=100.0, help="seconds of audio per batch")
+    p.add_argument("--log-level", default="INFO", help="logging level")
+    return p
+
+
+def set_name_of(cuts_path: Path) -> str:
+    name = re.sub(r"\.jsonl(\.gz)?$|\.json$", "", cuts_path.name)
+    return re.sub(r"^cuts_|_cuts$", "", name)
+
+
+def settings_suffix(args, avg: int) -> str:
+    """icefall-style tag for file names: llm_beam_epoch-20_avg-5_beam-4[_longform-30-5][_langid-predicted]."""
+    parts = [args.method, f"epoch-{args.epoch if args.epoch is not None else 'last'}", f"avg-{avg}"]
+    if args.method.endswith("beam"):
+        parts.append(f"beam-{args.beam}")
+    if args.long_form:
+        parts.append(f"longform-{args.window:g}-{args.overlap:g}")
+    if args.langid == "predicted":
+        parts.append("langid-predicted")
+    return "_".join(parts)
+
+
+class Decoder:
+    """Holds the loaded model and options; turns cuts into result records."""
+
+    def __init__(self, loaded, opts: DecodeOptions, langid: str, device: str):
+        self.model, self.tok, self.lang_map = loaded.model, loaded.tokenizer, loaded.lang_map
+        self.opts, self.langid, self.device = opts, langid, device
+        self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
+        check_method(self.model, opts.method)
+        if langid == "predicted" and self.model.lid_head is None:
+            raise ValueError("--langid predicted: this system has no language-ID head")
+
+    def _lang_ids(self, feats, lens, langs: List[str], utts: List[str]):
+        if self.langid == "predicted":
+            logits = self.model.predict_language(feats, lens)
+            ids = logits.argmax(-1)
+            return ids, [self.lang_map.language(int(i)) for i in ids]
+        out = []
+        for lang, utt in zip(langs, utts):
+            if lang in self.lang_map:
+                out.append(self.lang_map.index(lang))
+            elif self.model.soft_prompt is not None and self.model.soft_prompt.prompt_type == "langid":
+                raise ValueError(f"utterance {utt}: language {lang!r} is not in the model's lang2id map")
+            else:
+                out.append(0)  # no per-language prompt: the id is not used
+        return torch.tensor(out, dtype=torch.long, device=self.device), None
+
+    def _clean(self, d: Decoded) -> tuple[str, Decoded]:
+        d = strip_special(d, self.tok, self.blank_id)
+        return self.tok.decode(d.tokens), d
+
+    def segments(self, batch) -> List[dict]:
+        feats, lens = batch.features.to(self.device), batch.feature_lens.to(self.device)
+        lang_ids, pred = self._lang_ids(feats, lens, batch.languages, batch.cut_ids)
+        res = decode_batch(self.model, feats, lens, lang_ids, self.opts)
+        out = []
+        for k, d in enumerate(res):
+            rec = {"utt": batch.cut_ids[k], "lang": batch.languages[k], "ref": batch.texts[k],
+                   "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * FRAME_SHIFT}
+            if pred is not None:
+                rec["pred_lang"] = pred[k]
+            out.append(rec)
+        return out
+
+    def recording(self, cut, window: float, overlap: float, max_duration: float) -> dict:
+        feats = torch.as_tensor(cut.load_features(), dtype=torch.float32)
+        n = feats.size(0)
+        spans = make_windows(n * FRAME_SHIFT, window, overlap)
+        frames = feature_windows(n, spans)
+        sups = sorted(cut.supervisions, key=lambda s: s.start)
+        lang = sups[0].language if sups else ""
+        per_batch = max(1, int(max_duration // window))
+        pieces, pred_logits = [], []
+        for b0 in range(0, len(frames), per_batch):
+            chunk = frames[b0 : b0 + per_batch]
+            lens = torch.tensor([e - s for s, e in chunk], dtype=torch.long)
+            x = torch.zeros(len(chunk), int(lens.max()), feats.size(1))
+            for i, (s, e) in enumerate(chunk):
+                x[i, : e - s] = feats[s:e]
+            x, lens = x.to(self.device), lens.to(self.device)
+            if self.langid == "predicted":
+                # one language per recording: the mean of the windows' logits, computed before decoding
+                pred_logits.append(self.model.predict_language(x, lens).sum(0))
+            pieces.append((chunk, x, lens))
+        pred = None
+        if pred_logits:
+            pred_id = int(torch.stack(pred_logits).sum(0).argmax())
+            pred = self.lang_map.language(pred_id)
+            lang_id = pred_id
+        else:
+            lang_id = self.lang_map.index(lang) if lang in self.lang_map else 0
+        hyps = []
+        for chunk, x, lens in pieces:
+            ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)
+            for (s, e), d in zip(chunk, decode_batch(self.model, x, lens, ids, self.opts)):
+                text, d = self._clean(d)
+                hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))
+        words = stitch(hyps)
+        rec = {"utt": cut.id, "lang": lang, "ref": " ".join(s.text or "" for s in sups),
+               "hyp": " ".join(w.text for w in words), "duration": n * FRAME_SHIFT,
+               "ctm": [[w.text, round(w.start, 2), round(max(w.end - w.start, 0.01), 2)] for w in words]}
+        if pred is not None:
+            rec["pred_lang"] = pred
+        return rec
+
+
+def main(argv: Optional[list] = None) -> int:
+    args = get_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    torch.set_grad_enabled(False)
+    try:
+        return run(args)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        log.error("%s", e)
+        return 1
+
+
+def run(args) -> int:
+    from lhotse import CutSet
+
+    from prefixasr.data.datamodule import AsrDataModule, unpack_batch
+    from prefixasr.model import load_model
+    from prefixasr.scoring.formats import wer_line
+    from prefixasr.scoring.score_dir import score_dir
+
+    if not args.cuts.is_file():
+        raise FileNotFoundError(f"{args.cuts}: no such cuts file")
+    set_name = args.set_name or set_name_of(args.cuts)
+    decode_dir = args.decode_dir or args.exp_dir / (
+        f"decode_{set_name}_{args.method}" + (f"_{args.suffix}" if args.suffix else ""))
+    writer = DecodeDirWriter(decode_dir, args.job_index, args.num_jobs)
+    loaded = load_model(args.exp_dir, epoch=args.epoch, avg=args.avg, device=args.device)
+    llm_cfg = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty,
+                              args.beam, args.length_penalty)
+    opts = DecodeOptions(args.method, args.beam, llm_cfg, args.max_sym_per_frame)
+    dec = Decoder(loaded, opts, args.langid, args.device)
+
+    cuts = CutSet.from_file(args.cuts).to_eager()
+    ids = sorted(cuts.ids)
+    mine = ids[args.job_index :: args.num_jobs]
+    todo = [c for c in mine if c not in writer.done]
+    log.info("job %d/%d: %d cuts, %d already decoded, %d to go -> %s", args.job_index, args.num_jobs,
+             len(mine), len(mine) - len(todo), len(todo), decode_dir)
+    audio, t0 = 0.0, time.time()
+    bar = tqdm(total=len(todo), unit="utt", desc=f"decode {set_name} {args.method}", mininterval=5)
+    if todo:
+        sub = cuts.subset(cut_ids=todo)
+        if args.long_form:
+            for cut in sub:
+                rec = dec.recording(cut, args.window, args.overlap, args.max_duration)
+                writer.append([rec])
+                audio += rec["duration"]
+                bar.update(1)
+                bar.set_postfix(rtf=f"{(time.time() - t0) / max(audio, 1e-9):.3f}")
+        else:
+            dm = AsrDataModule(max_duration=args.max_duration, num_workers=0, world_size=1, rank=0,
+                               on_the_fly_feats=not next(iter(sub)).has_features, shuffle=False)
+            for batch in dm.test_dataloader(sub):
+                recs = dec.segments(unpack_batch(batch, normalize=False))
+                writer.append(recs)
+                audio += sum(r["duration"] for r in recs)
+                bar.update(len(recs))
+                bar.set_postfix(rtf=f"{(time.time() - t0) / max(audio, 1e-9):.3f}")
+    bar.close()
+    if audio:
+        log.info("decoded %.1f s of audio in %.1f s: real-time factor %.4f", audio, time.time() - t0,
+                 (time.time() - t0) / audio)
+    info = {"set": set_name, "method": args.method, "suffix": settings_suffix(args, args.avg),
+            "exp_dir": str(args.exp_dir), "epoch": args.epoch, "avg": args.avg, "cuts": str(args.cuts),
+            "langid": args.langid, "long_form": args.long_form,
+            "options": {k: getattr(args, k) for k in ("beam", "max_new_tokens", "max_tokens_per_frame",
+                                                      "repetition_penalty", "length_penalty", "window", "overlap")}}
+    if not writer.finish(info):
+        return 0
+    if args.score:
+        res = score_dir(decode_dir)
+        log.info("%s: %s", decode_dir, wer_line(res.scores.word))
+        if "langid_accuracy" in res.summary["decode_info"]:
+            log.info("language-ID accuracy: %.2f%%", res.summary["decode_info"]["langid_accuracy"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

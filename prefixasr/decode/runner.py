@@ -1,0 +1,98 @@
+"""Decode batches of features with a SpeechPrefixLM: one entry point for all four methods, plus the
+glue that turns tokens into (timed) words for long-form stitching and CTM output."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
+from prefixasr.decode.longform import Word, WindowHyp, spread_words
+from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
+
+METHODS = ("llm_greedy", "llm_beam", "rnnt_greedy", "rnnt_beam")
+FRAME_SHIFT = 0.01  # seconds per fbank frame
+
+
+@dataclass
+class DecodeOptions:
+    method: str = "llm_greedy"
+    beam: int = 4
+    llm: LlmSearchConfig = field(default_factory=LlmSearchConfig)
+    max_sym_per_frame: int = 1
+    use_cache: bool = True  # only for benchmarks/tests: greedy without a KV cache
+
+
+@dataclass
+class Decoded:
+    tokens: List[int]
+    frames: Optional[List[int]]  # RNN-T emission frame of each token (prefix frames); None for the LLM
+    prefix_len: int
+
+
+def check_method(model, method: str) -> None:
+    """Fail early with a clear message when the model lacks the branch a method needs."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if method.startswith("llm") and not model.has_llm:
+        raise ValueError(f"{method}: this system has no LLM (use rnnt_greedy or rnnt_beam)")
+    if method.startswith("rnnt") and model.transducer is None:
+        raise ValueError(f"{method}: this system was trained without the RNN-T branch (use llm_greedy/llm_beam)")
+
+
+@torch.inference_mode()
+def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang_ids: torch.Tensor,
+                 opts: DecodeOptions) -> List[Decoded]:
+    prefix, plens = model.encode(features, feature_lens)
+    if opts.method.startswith("rnnt"):
+        if opts.method == "rnnt_greedy":
+            hyps = rnnt_greedy(model.transducer, prefix, plens, opts.max_sym_per_frame)
+        else:
+            hyps = rnnt_beam(model.transducer, prefix, plens, opts.beam)
+        return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, plens.tolist())]
+    embeds, mask = model.build_llm_prefix(prefix, plens, lang_ids)
+    limits = token_limits(plens, opts.llm)
+    if opts.method == "llm_greedy":
+        toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache)
+    else:
+        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=opts.beam))
+    return [Decoded(t, None, int(n)) for t, n in zip(toks, plens.tolist())]
+
+
+def strip_special(d: Decoded, tokenizer, blank_id: Optional[int]) -> Decoded:
+    """Drop ids the tokenizer must not print (BOS/EOS/blank, and an appended blank past the vocabulary),
+    with their emission frames."""
+    skip = {tokenizer.bos_id, tokenizer.eos_id, blank_id}
+    keep = [k for k, t in enumerate(d.tokens) if t not in skip and 0 <= t < tokenizer.vocab_size]
+    frames = [d.frames[k] for k in keep] if d.frames is not None else None
+    return dataclasses.replace(d, tokens=[d.tokens[k] for k in keep], frames=frames)
+
+
+def timed_words(d: Decoded, text: str, tokenizer, start: float, end: float) -> WindowHyp:
+    """Words of one window with absolute times: from RNN-T emission frames when the word boundaries
+    (sentencepiece's "▁") line up with the text, else spread evenly over the window."""
+    words, tokens = text.split(), d.tokens
+    if d.frames is not None and d.prefix_len > 0 and len(d.frames) == len(tokens):
+        sec_per_frame = (end - start) / d.prefix_len
+        firsts = [k for k, t in enumerate(tokens) if tokenizer.id_to_piece(t).startswith("\u2581")]
+        if len(firsts) == len(words) and (not firsts or firsts[0] == 0):
+            bounds = firsts + [len(tokens)]
+            out = []
+            for w, a, b in zip(words, bounds[:-1], bounds[1:]):
+                t0 = start + d.frames[a] * sec_per_frame
+                t1 = start + (d.frames[b - 1] + 1) * sec_per_frame
+                out.append(Word(w, t0, t1))
+            return WindowHyp(start, end, out, exact=True)
+    return WindowHyp(start, end, spread_words(words, start, end), exact=False)
+
+
+def feature_windows(num_frames: int, spans: Sequence[Tuple[float, float]]) -> List[Tuple[int, int]]:
+    """Second spans -> frame ranges, clipped to the features."""
+    out = []
+    for s, e in spans:
+        a = min(int(round(s / FRAME_SHIFT)), num_frames)
+        b = min(int(round(e / FRAME_SHIFT)), num_frames)
+        out.append((a, max(b, a + 1) if a < num_frames else b))
+    return out

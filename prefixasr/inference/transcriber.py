@@ -1,0 +1,165 @@
+"""The Python API: `Transcriber.from_pretrained(path).transcribe(audio)`.
+
+Audio of any length goes through the decode tool's own long-form path (windows, search, stitching:
+prefixasr.bin.decode.Decoder.recording), so a file transcribed here gives the same words as
+`prefixasr.bin.decode --long-form` on the same model, features and settings. What is added here is
+only what a user's file needs first: reading and resampling audio, fbank, choosing the language.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from prefixasr.common import PathLike
+from prefixasr.decode.longform import Word, make_windows
+from prefixasr.decode.runner import FRAME_SHIFT, DecodeOptions, feature_windows
+from prefixasr.inference import archive as ar
+from prefixasr.inference.audio import SAMPLE_RATE, AudioError, AudioInput, load_audio
+from prefixasr.inference.result import Transcription, clean_words, make_segments
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+
+
+class LanguageError(ValueError):
+    """A language the model cannot use (unknown code, or `auto` without a language-ID head)."""
+
+
+def load_any(path: PathLike, device: str, epoch: Optional[int] = None, avg: int = 1):
+    """(LoadedModel, TemporaryDirectory or None) from a .tar.gz archive, a packed directory or an
+    experiment directory. The temporary directory holds an unpacked archive; keep it while the model lives."""
+    from prefixasr.inference.pack import load_packed
+    from prefixasr.model import load_model
+
+    path = Path(path)
+    if path.is_dir():
+        if (path / ar.MANIFEST).is_file() or (path / ar.WEIGHTS).is_file():
+            return load_packed(path, device), None
+        return load_model(path, epoch=epoch, avg=avg, device=device), None
+    if not path.exists():
+        raise ar.ArchiveError(f"{path}: no such model archive or directory")
+    tmp = tempfile.TemporaryDirectory(prefix="prefixasr-model-")
+    try:
+        ar.extract_archive(path, tmp.name)
+        return load_packed(tmp.name, device), tmp
+    except BaseException:
+        tmp.cleanup()
+        raise
+
+
+class Transcriber:
+    """Speech to text with a packed or trained prefixasr system.
+
+    >>> t = Transcriber.from_pretrained("model.tar.gz")          # or an experiment directory
+    >>> r = t.transcribe("talk.mp3", lang="auto")                 # or (array, sample_rate=8000)
+    >>> r.text, r.language, r.language_prob, r.segments[0].start
+    """
+
+    def __init__(self, loaded, options: DecodeOptions, device: str, window: float = 30.0, overlap: float = 5.0,
+                 max_duration: float = 100.0, tmpdir: Optional[tempfile.TemporaryDirectory] = None):
+        from lhotse import Fbank, FbankConfig
+
+        from prefixasr.bin.decode import Decoder
+
+        self.model, self.lang_map = loaded.model, loaded.lang_map
+        self.device, self.window, self.overlap, self.max_duration = device, window, overlap, max_duration
+        self._decoder = Decoder(loaded, options, "oracle", device)  # checks the method against the model
+        self._fbank = Fbank(FbankConfig(num_mel_bins=self.model.cfg["input_dim"]))
+        self._tmpdir = tmpdir  # an unpacked archive lives as long as the Transcriber
+
+    @classmethod
+    def from_pretrained(cls, path: PathLike, device: Optional[str] = None, method: str = "llm_greedy",
+                        options: Optional[DecodeOptions] = None, epoch: Optional[int] = None, avg: int = 1,
+                        window: float = 30.0, overlap: float = 5.0, max_duration: float = 100.0) -> "Transcriber":
+        """Load a model archive (.tar.gz from prefixasr.bin.pack), a packed directory, or an experiment
+        directory (then `epoch`/`avg` pick and average checkpoints). `options` overrides `method`."""
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        loaded, tmp = load_any(path, device, epoch, avg)
+        make_windows(1.0, window, overlap)  # validates window/overlap before any audio is read
+        return cls(loaded, options or DecodeOptions(method=method), device, window, overlap, max_duration, tmp)
+
+    @property
+    def languages(self) -> list[str]:
+        return self.lang_map.languages
+
+    @property
+    def has_language_id(self) -> bool:
+        return self.model.lid_head is not None
+
+    def check_language(self, lang: Optional[str]) -> None:
+        """Raise LanguageError for a language this model cannot use (before any audio is read)."""
+        if lang == AUTO and not self.has_language_id:
+            raise LanguageError(f"--lang auto: this model has no language-ID head; pass one of: "
+                                f"{', '.join(self.languages)}")
+        if lang not in (None, AUTO) and lang not in self.lang_map:
+            raise LanguageError(f"unknown language {lang!r}; this model knows: {', '.join(self.languages)}")
+        needs_lang = self.model.soft_prompt is not None and self.model.soft_prompt.prompt_type == "langid"
+        if lang is None and needs_lang and not self.has_language_id and len(self.languages) > 1:
+            raise LanguageError(f"this model needs the language: pass one of {', '.join(self.languages)}")
+
+    def features(self, samples: np.ndarray) -> torch.Tensor:
+        """16 kHz samples -> (T, 80) fbank, the same extractor the recipe's feature stage uses."""
+        return torch.from_numpy(self._fbank.extract(samples, SAMPLE_RATE))
+
+    @torch.inference_mode()
+    def predict_language(self, feats: torch.Tensor) -> tuple[str, float]:
+        """Language and its probability for a whole recording: the language-ID logits summed over the
+        decoding windows (as prefixasr.bin.decode --langid predicted does), then a softmax of their mean."""
+        spans = make_windows(feats.size(0) * FRAME_SHIFT, self.window, self.overlap)
+        frames = feature_windows(feats.size(0), spans)
+        per_batch = max(1, int(self.max_duration // self.window))
+        total = torch.zeros(len(self.lang_map))
+        for b0 in range(0, len(frames), per_batch):
+            chunk = frames[b0:b0 + per_batch]
+            lens = torch.tensor([e - s for s, e in chunk], dtype=torch.long)
+            x = torch.zeros(len(chunk), int(lens.max()), feats.size(1))
+            for i, (s, e) in enumerate(chunk):
+                x[i, :e - s] = feats[s:e]
+            total += self.model.predict_language(x.to(self.device), lens.to(self.device)).float().sum(0).cpu()
+        probs = (total / len(frames)).softmax(-1)
+        best = int(total.argmax())
+        return self.lang_map.language(best), float(probs[best])
+
+    def _cut(self, feats: torch.Tensor, lang: Optional[str], name: str):
+        """An in-memory lhotse cut: the decode tool's long-form path reads features and language from cuts."""
+        from lhotse import Features, MonoCut, SupervisionSegment
+        from lhotse.features.io import MemoryRawWriter
+
+        duration = feats.size(0) * FRAME_SHIFT
+        key = MemoryRawWriter().write(name, feats.numpy())
+        f = Features(type=self._fbank.name, num_frames=feats.size(0), num_features=feats.size(1),
+                     frame_shift=FRAME_SHIFT, sampling_rate=SAMPLE_RATE, start=0.0, duration=duration,
+                     storage_type=MemoryRawWriter.name, storage_path="", storage_key=key)
+        sup = SupervisionSegment(id=name, recording_id=name, start=0.0, duration=duration, language=lang or "")
+        return MonoCut(id=name, start=0.0, duration=duration, channel=0, features=f, supervisions=[sup])
+
+    def transcribe(self, audio: AudioInput, sample_rate: Optional[int] = None, lang: Optional[str] = None,
+                   name: Optional[str] = None) -> Transcription:
+        """Transcribe a path, or a numpy array / torch tensor with its `sample_rate`.
+
+        lang: a language code of the model, "auto" (language-ID head), or None (auto when the model has a
+        language-ID head, else its only language, else no language). Raises AudioError or LanguageError.
+        """
+        self.check_language(lang)
+        name = name or (str(audio) if isinstance(audio, (str, Path)) else "<array>")
+        samples = load_audio(audio, sample_rate, name)
+        feats = self.features(samples)
+        prob = None
+        if lang == AUTO or (lang is None and self.has_language_id):
+            lang, prob = self.predict_language(feats)
+        elif lang is None and len(self.languages) == 1:
+            lang = self.languages[0]
+        rec = self._decoder.recording(self._cut(feats, lang, "audio"), self.window, self.overlap, self.max_duration)
+        duration = len(samples) / SAMPLE_RATE
+        words = clean_words([Word(w, s, s + d) for w, s, d in rec["ctm"]], duration)
+        return Transcription(text=rec["hyp"], language=lang, language_prob=prob, segments=make_segments(words),
+                             duration=duration, name=name)
+
+
+__all__ = ["AudioError", "LanguageError", "Transcriber"]

@@ -1,0 +1,101 @@
+"""System configs: YAML file + `key.path=value` overrides, merged over documented defaults.
+
+A system config has three sections: `data` (paths and loader options), `model` (see
+prefixasr/model/config.py) and `train` (optimiser, schedule, checkpoints, logging).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Dict, Sequence
+
+import yaml
+
+from prefixasr.common import PathLike, atomic_write
+from prefixasr.model.config import merge, model_config
+
+DATA_DEFAULTS: Dict[str, Any] = {
+    "train_cuts": None,  # lhotse CutSet with features (egs/<recipe>/data/fbank/train_cuts.jsonl.gz)
+    "valid_cuts": None,  # held-out CutSet for the per-epoch validation loss
+    "tokenizer": None,  # sentencepiece .model, or a Hugging Face tokenizer directory
+    "lang_map": None,  # lang2id.json (data/lang/lang2id.json)
+    "min_duration": 0.3,  # seconds; shorter cuts are skipped (counted)
+    "max_duration_utt": 30.0,  # seconds; longer cuts are skipped (counted)
+    "loader": {},  # prefixasr.data.datamodule.DataConfig fields (max_duration, num_workers, spec_augment, ...)
+}
+
+TRAIN_DEFAULTS: Dict[str, Any] = {
+    "seed": 42,
+    "device": "auto",  # auto | cpu | cuda
+    "num_epochs": 10,
+    "max_steps": 0,  # stop after this many optimiser steps (0: no limit)
+    "lr": 1.0e-3,
+    "betas": [0.9, 0.98],
+    "weight_decay": 0.01,
+    "warmup_steps": 500,  # linear warm-up, then inverse-square-root decay
+    "schedule": "invsqrt",  # invsqrt | constant
+    "grad_clip": 5.0,
+    "accum_grad": 1,  # batches per optimiser step
+    "amp": "bf16",  # bf16 autocast on GPU (ignored on CPU) | none
+    "log_interval": 20,  # optimiser steps between log lines / tensorboard points
+    "save_every_n": 0,  # optimiser steps between checkpoint-N.pt (0: only epoch-N.pt)
+    "keep_last_n": 3,  # checkpoint-N.pt files kept
+    "scan_pessimistic_batches": True,  # try the largest batch first; fail early with advice
+    "num_threads": 0,  # torch CPU threads per process (0: torch's default)
+}
+
+TOP_LEVEL = ("data", "model", "train", "exp_files")
+
+
+def parse_overrides(overrides: Sequence[str]) -> Dict[str, Any]:
+    """["train.lr=2e-4", "data.train_cuts=x.jsonl.gz"] -> nested dict (values parsed as YAML)."""
+    out: Dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form section.key=value")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
+    return out
+
+
+def _deep_update(base: Dict[str, Any], upd: Dict[str, Any]) -> Dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in upd.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def resolve_config(raw: Dict[str, Any]) -> Dict[str, Any]:
+    """Defaults filled in and every key checked; raises ValueError naming an unknown key."""
+    unknown = sorted(set(raw) - set(TOP_LEVEL))
+    if unknown:
+        raise ValueError(f"unknown top-level config section(s) {unknown}; known: {list(TOP_LEVEL)}")
+    cfg = {
+        "data": merge({k: v for k, v in DATA_DEFAULTS.items() if k != "loader"},
+                      {k: v for k, v in raw.get("data", {}).items() if k != "loader"}, "data."),
+        "model": model_config({"model": raw.get("model") or {}}),
+        "train": merge(TRAIN_DEFAULTS, raw.get("train") or {}, "train."),
+    }
+    cfg["data"]["loader"] = dict((raw.get("data") or {}).get("loader") or {})
+    if "exp_files" in raw:
+        cfg["exp_files"] = dict(raw["exp_files"])
+    return cfg
+
+
+def load_config(path: PathLike | None, overrides: Sequence[str] = (), base: Dict[str, Any] | None = None) -> Dict[str, Any]:
+    """Read YAML (or start from `base`), apply overrides, fill defaults."""
+    raw: Dict[str, Any] = copy.deepcopy(base) if base is not None else {}
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            raw = _deep_update(raw, yaml.safe_load(f) or {})
+    raw = _deep_update(raw, parse_overrides(overrides))
+    return resolve_config(raw)
+
+
+def save_config(cfg: Dict[str, Any], path: PathLike) -> None:
+    with atomic_write(Path(path)) as f:
+        yaml.safe_dump(cfg, f, sort_keys=False, allow_unicode=True)

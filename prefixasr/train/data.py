@@ -1,0 +1,118 @@
+"""What the trainer needs from the data: cut loading and filtering, targets, the pessimistic batch."""
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter
+from typing import Any, Dict, List, Tuple
+
+import torch
+from lhotse import CutSet, load_manifest_lazy
+
+from prefixasr.data.batch import AsrBatch
+from prefixasr.data.datamodule import unpack_batch
+from prefixasr.data.text import normalize_text
+
+
+def load_cuts(path: str, what: str) -> CutSet:
+    if not path:
+        raise ValueError(f"data.{what} is not set: pass data.{what}=<cuts.jsonl.gz> or put it in the config")
+    try:
+        return load_manifest_lazy(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data.{what}: {path} does not exist (run the feature stage first)") from None
+
+
+def prefix_frames(num_frames: int, stack: int) -> int:
+    """Speech-prefix length of an utterance: x4 Conv2d subsampling, then ceil(/stack)."""
+    sub = ((num_frames - 1) // 2 - 1) // 2
+    return max(0, (sub + stack - 1) // stack)
+
+
+class CutFilter:
+    """Drops cuts the model cannot learn from, counting (and logging the first few of) each reason.
+
+    Transducer/CTC alignments need at least one prefix frame per token.
+    """
+
+    def __init__(self, tokenizer: Any, min_duration: float, max_duration: float, stack: int, needs_alignment: bool):
+        self.tokenizer = tokenizer
+        self.min_duration = min_duration
+        self.max_duration = max_duration
+        self.stack = stack
+        self.needs_alignment = needs_alignment
+        self.counts: Counter = Counter()
+
+    def _reason(self, cut: Any) -> tuple[str, str] | None:
+        """(counter key, detail) of why `cut` is dropped, or None to keep it."""
+        if not cut.supervisions:
+            return "no supervision", ""
+        if cut.duration < self.min_duration or cut.duration > self.max_duration:
+            return "duration", f"{cut.duration:.2f}s outside [{self.min_duration}, {self.max_duration}]"
+        sup = cut.supervisions[0]
+        tokens = len(self.tokenizer.encode(normalize_text(sup.text or "", sup.language or "")))
+        if tokens == 0:
+            return "empty text", ""
+        frames = prefix_frames(cut.num_frames if cut.has_features else int(cut.duration * 100), self.stack)
+        if frames < 1 or (self.needs_alignment and tokens > frames):
+            return "too many tokens", f"{tokens} tokens but {frames} prefix frames"
+        return None
+
+    def __call__(self, cut: Any) -> bool:
+        reason = self._reason(cut)
+        if reason is None:
+            return True
+        key, detail = reason
+        self.counts[key] += 1
+        if self.counts[key] <= 5:
+            logging.warning("skipping cut %s: %s %s", cut.id, key, detail)
+        return False
+
+    def report(self) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())) or "none"
+
+
+def batch_targets(batch: AsrBatch, tokenizer: Any, lang_map: Any) -> Tuple[List[List[int]], torch.Tensor]:
+    targets = tokenizer.encode_batch(batch.texts)
+    try:
+        lang_ids = torch.tensor([lang_map.index(lang) for lang in batch.languages], dtype=torch.long)
+    except KeyError as e:
+        raise ValueError(f"batch with cuts {batch.cut_ids[:3]}...: {e.args[0]}") from None
+    return targets, lang_ids
+
+
+def total_duration(cuts: CutSet) -> float:
+    return float(sum(c.duration for c in cuts))
+
+
+def pessimistic_batch(cuts: CutSet, max_duration: float, on_the_fly: bool) -> AsrBatch:
+    """The longest cuts that fit in one batch of `max_duration` seconds: the worst case for memory."""
+    from lhotse.dataset import K2SpeechRecognitionDataset
+    from lhotse.dataset.input_strategies import OnTheFlyFeatures, PrecomputedFeatures
+
+    longest = heapq.nlargest(512, cuts, key=lambda c: c.duration)
+    chosen, total = [], 0.0
+    for cut in longest:
+        if chosen and total + cut.duration > max_duration:
+            break
+        chosen.append(cut)
+        total += cut.duration
+    strategy = OnTheFlyFeatures(_fbank()) if on_the_fly else PrecomputedFeatures()
+    dataset = K2SpeechRecognitionDataset(input_strategy=strategy, return_cuts=True)
+    return unpack_batch(dataset[CutSet.from_cuts(chosen)])
+
+
+def _fbank() -> Any:
+    from lhotse import Fbank, FbankConfig
+
+    return Fbank(FbankConfig(num_mel_bins=80))
+
+
+def stats_summary(sums: Dict[str, float]) -> Dict[str, float]:
+    """Per-token averages of each loss term in a stats dict (tokens, utterances, frames kept as counts)."""
+    counts = ("tokens", "utterances", "frames")
+    tokens = max(sums.get("tokens", 0.0), 1.0)
+    out = {k: v / tokens for k, v in sums.items() if k not in counts}
+    if "lid" in sums:
+        out["lid"] = sums["lid"] / max(sums.get("utterances", 0.0), 1.0)
+    return out

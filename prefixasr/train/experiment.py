@@ -1,0 +1,55 @@
+"""Make an experiment directory self-contained: config with resolved token ids, tokenizer and
+language-map copies, the pretrained LLM's architecture config, environment facts."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+from prefixasr.common import atomic_write
+from prefixasr.data.lang import LanguageMap
+from prefixasr.data.tokenizer import BLANK_PIECE, Tokenizer
+from prefixasr.model.build import EXP_CONFIG, EXP_LLM_CONFIG_DIR
+from prefixasr.train.config import save_config
+
+
+def load_data_files(cfg: Dict[str, Any]) -> Tuple[Tokenizer, LanguageMap]:
+    d = cfg["data"]
+    for key in ("tokenizer", "lang_map"):
+        if not d[key]:
+            raise ValueError(f"data.{key} is not set: pass data.{key}=<path> or put it in the config")
+        if not Path(d[key]).exists():
+            raise FileNotFoundError(f"data.{key}: {d[key]} does not exist")
+    return Tokenizer.load(d["tokenizer"]), LanguageMap.load(d["lang_map"])
+
+
+def resolve_token_ids(cfg: Dict[str, Any], tokenizer: Tokenizer) -> None:
+    """BOS/EOS from the tokenizer; blank = id 0 when it is our <blk>, else appended after the vocabulary."""
+    m = cfg["model"]
+    m["bos_id"], m["eos_id"] = int(tokenizer.bos_id), int(tokenizer.eos_id)
+    m["blank_id"] = 0 if tokenizer.kind == "sentencepiece" and tokenizer.id_to_piece(0) == BLANK_PIECE else None
+
+
+def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> Dict[str, Any]:
+    """Copy tokenizer/lang map into exp_dir, save config.yaml + env.json; returns the saved config."""
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    tok_src = Path(cfg["data"]["tokenizer"])
+    tok_dst = exp_dir / "tokenizer" / (tok_src.name if tok_src.is_file() else "")
+    if tok_src.is_dir():
+        shutil.copytree(tok_src, tok_dst, dirs_exist_ok=True)
+    else:
+        tok_dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tok_src, tok_dst)
+    shutil.copy2(cfg["data"]["lang_map"], exp_dir / "lang2id.json")
+    cfg["exp_files"] = {"tokenizer": str(tok_dst.relative_to(exp_dir)) or "tokenizer", "lang_map": "lang2id.json"}
+    llm = cfg["model"]["llm"]
+    if llm["type"] == "pretrained":
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(str(llm["path"])).save_pretrained(str(exp_dir / EXP_LLM_CONFIG_DIR))
+    save_config(cfg, exp_dir / EXP_CONFIG)
+    with atomic_write(exp_dir / "env.json") as f:
+        json.dump(env, f, indent=2)
+        f.write("\n")
+    return cfg

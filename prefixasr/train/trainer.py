@@ -1,0 +1,251 @@
+"""The training loop: DDP, accumulation, bf16 autocast, non-finite skipping, checkpoints, resume, logging."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from prefixasr.data.batch import AsrBatch
+from prefixasr.data.datamodule import AsrDataModule, unpack_batch
+from prefixasr.train import checkpoint as ckpt
+from prefixasr.train.data import CutFilter, batch_targets, pessimistic_batch, stats_summary, total_duration
+from prefixasr.train.dist import DistInfo, all_reduce_sum, all_true
+from prefixasr.train.optim import build_optimizer, build_scheduler
+
+FRAME_SHIFT = 0.01  # seconds per fbank frame
+
+
+class BatchTooLarge(RuntimeError):
+    pass
+
+
+def _is_oom(err: BaseException) -> bool:
+    msg = str(err).lower()
+    return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in msg or "can't allocate" in msg
+
+
+class Trainer:
+    def __init__(self, cfg: Dict[str, Any], exp_dir: Path, model: torch.nn.Module, tokenizer: Any, lang_map: Any,
+                 train_cuts: Any, valid_cuts: Optional[Any], info: DistInfo) -> None:
+        self.cfg, self.t = cfg, cfg["train"]
+        self.exp_dir, self.info = Path(exp_dir), info
+        self.tokenizer, self.lang_map = tokenizer, lang_map
+        self.model = model.to(info.device)
+        self.ddp = (
+            DistributedDataParallel(self.model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+            if info.distributed else self.model
+        )
+        self.optimizer = build_optimizer(self.model, self.t["lr"], self.t["weight_decay"], self.t["betas"])
+        self.scheduler = build_scheduler(self.optimizer, self.t["warmup_steps"], self.t["schedule"])
+        loader = {**cfg["data"]["loader"], "world_size": info.world_size, "rank": info.rank}
+        self.datamodule = AsrDataModule.from_dict(loader)
+        m = cfg["model"]
+        self.cut_filter = CutFilter(
+            tokenizer, cfg["data"]["min_duration"], cfg["data"]["max_duration_utt"], m["projector"]["stack"],
+            needs_alignment=m["loss"]["rnnt_weight"] > 0 or m["loss"]["ctc_weight"] > 0,
+        )
+        self.train_cuts = train_cuts.filter(self.cut_filter)
+        self.valid_filter = CutFilter(self.cut_filter.tokenizer, self.cut_filter.min_duration,
+                                      self.cut_filter.max_duration, self.cut_filter.stack,
+                                      self.cut_filter.needs_alignment)
+        self.valid_cuts = None if valid_cuts is None else valid_cuts.filter(self.valid_filter)
+        self.use_amp = info.device.type == "cuda" and self.t["amp"] == "bf16"
+        self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
+        self.counters = {"nonfinite_batches": 0, "nonfinite_grads": 0}
+        self._sampler_state: Optional[Dict[str, Any]] = None
+        self._pending_rng: Optional[Dict[str, Any]] = None
+        self._train_dl: Any = None
+        self._last_grad_norm = 0.0
+        # for the ETA: seconds of audio in one epoch, and handed out so far in this one (all ranks)
+        self._epoch_audio = total_duration(train_cuts) if info.is_main else 0.0
+        self._audio_in_epoch = 0.0
+        self.tb = None
+        if info.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.exp_dir / "tensorboard"))
+
+    # ---- state ----------------------------------------------------------------------------------
+    def _sampler_state_now(self) -> Dict[str, Any]:
+        """The sampler state at the *consumed* batch: DataLoader workers prefetch ahead of training."""
+        state = self._train_dl.sampler.state_dict()
+        stats = state["diagnostics"]["stats_per_epoch"][state["diagnostics"]["current_epoch"]]
+        stats["kept_batches"], stats["discarded_batches"] = self.batch_in_epoch, 0
+        return state
+
+    def save(self, path: Path, epoch_done: bool) -> None:
+        if not self.info.is_main:
+            return
+        ckpt.save_checkpoint(
+            path, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(), sampler=None if epoch_done else self._sampler_state_now(),
+            step=self.step, epoch=self.epoch, epoch_done=epoch_done, batch_in_epoch=self.batch_in_epoch,
+            counters=dict(self.counters),
+        )
+
+    def resume(self, path: Path) -> None:
+        state = ckpt.load_checkpoint(path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.counters = state["step"], state["counters"]
+        if state["epoch_done"]:
+            self.epoch, self.batch_in_epoch, self._sampler_state = state["epoch"] + 1, 0, None
+        else:
+            self.epoch, self.batch_in_epoch, self._sampler_state = state["epoch"], state["batch_in_epoch"], state["sampler"]
+        # applied once the epoch's DataLoader iterator exists: creating it draws from the RNG
+        self._pending_rng = state["rng"]
+        logging.info("resumed from %s: epoch %d, batch %d, step %d", path, self.epoch, self.batch_in_epoch, self.step)
+
+    # ---- one batch ------------------------------------------------------------------------------
+    def _forward(self, batch: AsrBatch, module: torch.nn.Module):
+        targets, lang_ids = batch_targets(batch, self.tokenizer, self.lang_map)
+        dev = self.info.device
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
+        with ctx:
+            return module(batch.features.to(dev), batch.feature_lens.to(dev), targets, lang_ids.to(dev), step=self.step)
+
+    def scan_pessimistic_batch(self) -> None:
+        """Forward+backward the largest possible batch once, so memory trouble shows now, not at hour 3."""
+        max_dur = float(self.datamodule.config.max_duration)
+        batch = pessimistic_batch(self.train_cuts, max_dur, self.datamodule.config.on_the_fly_feats)
+        try:
+            loss, _ = self._forward(batch, self.model)
+            loss.backward()
+        except RuntimeError as err:
+            if _is_oom(err):
+                raise BatchTooLarge(
+                    f"the largest batch ({len(batch)} cuts, {batch.feature_lens.sum().item() * FRAME_SHIFT:.0f}s) "
+                    f"does not fit in memory: lower data.loader.max_duration (now {max_dur:g})"
+                ) from None
+            raise
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+        logging.info("pessimistic batch (%d cuts) fits in memory", len(batch))
+
+    # ---- loops ----------------------------------------------------------------------------------
+    def fit(self) -> None:
+        if self.step == 0 and self.t["scan_pessimistic_batches"]:
+            self.scan_pessimistic_batch()
+        while self.epoch <= self.t["num_epochs"] and not self._done():
+            self._train_epoch()
+            if self._done() and self.batch_in_epoch > 0:
+                self.save(self.exp_dir / f"checkpoint-{self.step}.pt", epoch_done=False)
+                break
+            self.validate()
+            self.save(self.exp_dir / f"epoch-{self.epoch}.pt", epoch_done=True)
+            self.epoch, self.batch_in_epoch, self._sampler_state = self.epoch + 1, 0, None
+        if self.tb is not None:
+            self.tb.close()
+        logging.info("training done: %d steps; skipped batches: %s", self.step, self.counters)
+
+    def _done(self) -> bool:
+        return 0 < self.t["max_steps"] <= self.step
+
+    def _train_epoch(self) -> None:
+        self.model.train()
+        self._train_dl = self.datamodule.train_dataloader(self.train_cuts, sampler_state=self._sampler_state)
+        if self._sampler_state is None:
+            self._train_dl.sampler.set_epoch(self.epoch)
+        self.cut_filter.counts.clear()
+        self._audio_in_epoch = 0.0
+        batches = iter(self._train_dl)
+        if self._pending_rng is not None:
+            ckpt.set_rng_state(self._pending_rng)
+            self._pending_rng = None
+        accum = self.t["accum_grad"]
+        sums: Dict[str, float] = {}
+        t0, micro = time.time(), 0
+        for raw in batches:
+            batch = unpack_batch(raw)
+            self.batch_in_epoch += 1
+            micro += 1
+            sync = micro % accum == 0
+            no_sync = self.ddp.no_sync if (self.info.distributed and not sync) else nullcontext
+            with no_sync():
+                loss, stats = self._forward(batch, self.ddp)
+                if not all_true(bool(torch.isfinite(loss)), self.info):
+                    self.counters["nonfinite_batches"] += 1
+                    logging.warning("non-finite loss: skipping batch %d (cuts %s); %d skipped so far",
+                                    self.batch_in_epoch, ",".join(batch.cut_ids), self.counters["nonfinite_batches"])
+                    self.optimizer.zero_grad(set_to_none=True)
+                    micro = 0
+                    continue
+                (loss / accum).backward()
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if not sync:
+                continue
+            self._optimizer_step()
+            if self.step % self.t["log_interval"] == 0:
+                self._log(all_reduce_sum(sums, self.info), time.time() - t0)
+                sums, t0 = {}, time.time()
+            if self.t["save_every_n"] > 0 and self.step % self.t["save_every_n"] == 0:
+                self.save(self.exp_dir / f"checkpoint-{self.step}.pt", epoch_done=False)
+                if self.info.is_main:
+                    ckpt.prune_step_checkpoints(self.exp_dir, self.t["keep_last_n"])
+            if self._done():
+                break
+        logging.info("epoch %d: %d batches; cuts skipped by filters: %s", self.epoch, self.batch_in_epoch,
+                     self.cut_filter.report())
+
+    def _optimizer_step(self) -> None:
+        norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
+                                              self.t["grad_clip"])
+        if not math.isfinite(float(norm)):
+            self.counters["nonfinite_grads"] += 1
+            logging.warning("non-finite gradient norm at step %d: update skipped", self.step)
+        else:
+            self.optimizer.step()
+        self._last_grad_norm = float(norm)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+
+    def _log(self, sums: Dict[str, float], elapsed: float) -> None:
+        if not self.info.is_main:
+            return
+        audio = sums.get("frames", 0.0) * FRAME_SHIFT
+        self._audio_in_epoch += audio
+        rate = audio / max(elapsed, 1e-9)  # seconds of audio per second, all ranks together
+        left = (self.t["num_epochs"] - self.epoch + 1) * self._epoch_audio - self._audio_in_epoch
+        avg = stats_summary(sums)
+        lr = self.scheduler.get_last_lr()[0]
+        terms = " ".join(f"{k}={v:.4f}" for k, v in sorted(avg.items()))
+        logging.info("epoch %d step %d batch %d | %s | lr %.2e grad_norm %.2f | %.1f audio-s/s ETA %s",
+                     self.epoch, self.step, self.batch_in_epoch, terms, lr, self._last_grad_norm,
+                     rate, _fmt_eta(max(0.0, left) / max(rate, 1e-9)))
+        for k, v in avg.items():
+            self.tb.add_scalar(f"train/{k}", v, self.step)
+        self.tb.add_scalar("train/lr", lr, self.step)
+        self.tb.add_scalar("train/grad_norm", self._last_grad_norm, self.step)
+        self.tb.add_scalar("train/audio_sec_per_sec", rate, self.step)
+
+    @torch.no_grad()
+    def validate(self) -> Dict[str, float]:
+        if self.valid_cuts is None:
+            return {}
+        self.model.eval()
+        sums: Dict[str, float] = {}
+        for raw in self.datamodule.valid_dataloader(self.valid_cuts):
+            _, stats = self._forward(unpack_batch(raw), self.model)
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+        self.model.train()
+        avg = stats_summary(all_reduce_sum(sums, self.info))
+        if self.info.is_main:
+            logging.info("epoch %d validation: %s", self.epoch, " ".join(f"{k}={v:.4f}" for k, v in sorted(avg.items())))
+            for k, v in avg.items():
+                self.tb.add_scalar(f"valid/{k}", v, self.step)
+        return avg
+
+
+def _fmt_eta(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"

@@ -1,0 +1,127 @@
+"""LLM and RNN-T search on a tiny random model: cache == no cache, beam 1 == greedy, batch == single."""
+import pytest
+import torch
+
+from test_model_fixtures import NUM_LANGS, VOCAB, fake_batch, tiny_config
+from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
+from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
+from prefixasr.model import build_model
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    cfg = tiny_config()
+    cfg["model"]["llm"]["arch"]["tie_word_embeddings"] = False
+    model = build_model(cfg, VOCAB, NUM_LANGS).eval()
+    # a freshly initialised model repeats one token (LLM) or never emits blank (RNN-T); sharpen it so
+    # that searches disagree and outputs vary: the equalities below then mean something
+    with torch.no_grad():
+        for p in model.llm.parameters():
+            if p.dim() > 1:
+                p.mul_(3.0)
+        model.transducer.joiner.output_linear.weight.mul_(8.0)
+        model.transducer.joiner.output_linear.bias[model.transducer.blank_id] += 1.0
+    feats, lens, _, lang = fake_batch(lens=(160, 120, 90, 64))
+    with torch.inference_mode():
+        prefix, plens = model.encode(feats, lens)
+        embeds, mask = model.build_llm_prefix(prefix, plens, lang)
+    return model, prefix, plens, lang, embeds, mask
+
+
+def _single(model, prefix, plens, lang, i):
+    with torch.inference_mode():
+        return model.build_llm_prefix(prefix[i : i + 1, : plens[i]], plens[i : i + 1], lang[i : i + 1])
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+def test_greedy_cache_equals_no_cache(setup, penalty):
+    model, prefix, plens, lang, embeds, mask = setup
+    cfg = LlmSearchConfig(repetition_penalty=penalty)
+    limits = [30, 25, 12, 30]
+    with_cache = llm_greedy(model, embeds, mask, limits, cfg, use_cache=True)
+    without = llm_greedy(model, embeds, mask, limits, cfg, use_cache=False)
+    assert with_cache == without
+    assert [len(h) for h in with_cache] <= limits and all(len(h) <= n for h, n in zip(with_cache, limits))
+    assert all(model.eos_id not in h for h in with_cache)
+
+
+def test_greedy_batch_equals_single(setup):
+    model, prefix, plens, lang, embeds, mask = setup
+    batch = llm_greedy(model, embeds, mask, [20] * 4)
+    for i in range(4):
+        e, m = _single(model, prefix, plens, lang, i)
+        assert llm_greedy(model, e, m, [20]) == [batch[i]]
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+def test_beam1_equals_greedy(setup, penalty):
+    model, prefix, plens, lang, embeds, mask = setup
+    greedy = llm_greedy(model, embeds, mask, [20] * 4, LlmSearchConfig(repetition_penalty=penalty))
+    beam = llm_beam(model, embeds, mask, [20] * 4, LlmSearchConfig(beam=1, repetition_penalty=penalty))
+    assert beam == greedy
+    assert llm_beam(model, embeds, mask, [20] * 4, LlmSearchConfig(beam=4, repetition_penalty=penalty)) != greedy
+
+
+def test_beam4_batch_equals_single_and_respects_limits(setup):
+    model, prefix, plens, lang, embeds, mask = setup
+    cfg = LlmSearchConfig(beam=4)
+    limits = [15, 10, 5, 15]
+    batch = llm_beam(model, embeds, mask, limits, cfg)
+    assert all(len(h) <= n for h, n in zip(batch, limits))
+    for i in range(4):
+        e, m = _single(model, prefix, plens, lang, i)
+        assert llm_beam(model, e, m, [limits[i]], cfg) == [batch[i]]
+
+
+def test_eos_ends_rows_independently(setup):
+    model, prefix, plens, lang, embeds, mask = setup
+    step = {"n": 0}
+
+    def boost_eos(module, inputs, output):
+        # row 0 says EOS at once; every row says EOS from the 4th call on
+        output[0, :, model.eos_id] += 100.0
+        if step["n"] >= 3:
+            output[:, :, model.eos_id] += 100.0
+        step["n"] += 1
+        return output
+
+    handle = model.llm.get_output_embeddings().register_forward_hook(boost_eos)
+    try:
+        hyps = llm_greedy(model, embeds, mask, [50] * 4)
+        step["n"] = 0
+        beams = llm_beam(model, embeds, mask, [50] * 4, LlmSearchConfig(beam=2))
+    finally:
+        handle.remove()
+    assert hyps[0] == [] and [len(h) for h in hyps[1:]] == [3, 3, 3]
+    assert beams[0] == [] and all(len(h) <= 3 for h in beams)
+
+
+def test_token_limits_follow_prefix_length():
+    cfg = LlmSearchConfig(max_new_tokens=40, max_tokens_per_frame=0.5)
+    assert token_limits(torch.tensor([10, 3, 200, 0]), cfg) == [5, 2, 40, 1]
+
+
+def test_rnnt_greedy_batch_single_and_beam1(setup):
+    model, prefix, plens, lang, embeds, mask = setup
+    tr = model.transducer
+    greedy = rnnt_greedy(tr, prefix, plens)
+    for i in range(4):
+        assert rnnt_greedy(tr, prefix[i : i + 1, : plens[i]], plens[i : i + 1]) == [greedy[i]]
+    assert rnnt_beam(tr, prefix, plens, beam=1) == greedy
+    assert any(len(set(f)) < len(f) for _, f in rnnt_greedy(tr, prefix, plens, max_sym_per_frame=3))
+    assert rnnt_beam(tr, prefix, plens, beam=4) != greedy  # the search matters on this model
+
+
+def test_rnnt_beam4(setup):
+    model, prefix, plens, lang, embeds, mask = setup
+    tr = model.transducer
+    hyps = rnnt_beam(tr, prefix, plens, beam=4)
+    for (toks, frames), n in zip(hyps, plens.tolist()):
+        assert tr.blank_id not in toks and len(toks) == len(frames)
+        assert frames == sorted(frames) and all(0 <= f < n for f in frames)
+        assert len(set(frames)) == len(frames)  # at most one symbol per frame
+    for i in range(4):
+        assert rnnt_beam(tr, prefix[i : i + 1, : plens[i]], plens[i : i + 1], beam=4) == [hyps[i]]

@@ -1,0 +1,166 @@
+"""prefixasr.bin.decode end to end on a tiny random system: files, resume after interruption, split jobs,
+long-form with CTM, predicted language, clear errors."""
+import copy
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+from test_model_fixtures import TINY
+from prefixasr.bin import decode
+from prefixasr.data.lang import LanguageMap
+from prefixasr.data.tokenizer import Tokenizer, train_sentencepiece
+from prefixasr.decode import writer as writer_mod
+from prefixasr.model import build_model
+
+torch.set_num_threads(1)
+SENTENCES = ["यह एक छोटा वाक्य है", "মই ঘৰলৈ যাম", "ఇది ఒక పరీక్ష", "मैं आज बाज़ार जाऊँगा", "আমি ভাত খাই"]
+LANGS = ["hi", "bn", "te", "hi", "bn"]
+
+
+def _exp_dir(root, with_rnnt=True):
+    (root / "tokenizer").mkdir(parents=True)
+    txt = root / "lm.txt"
+    txt.write_text("\n".join(SENTENCES * 4) + "\n", encoding="utf-8")
+    spm = train_sentencepiece([txt], root / "tokenizer" / "spm", vocab_size=60)
+    tok = Tokenizer.load(spm)
+    LanguageMap.from_languages(["bn", "hi", "te"]).save(root / "lang2id.json")
+    model_cfg = copy.deepcopy(TINY["model"])
+    model_cfg["llm"]["arch"]["tie_word_embeddings"] = False
+    model_cfg.update(bos_id=tok.bos_id, eos_id=tok.eos_id, blank_id=0)
+    if not with_rnnt:
+        model_cfg["loss"]["rnnt_weight"] = 0.0
+    cfg = {"model": model_cfg, "exp_files": {"tokenizer": "tokenizer/spm.model", "lang_map": "lang2id.json"}}
+    (root / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    torch.manual_seed(0)
+    model = build_model(cfg, tok.vocab_size, 3)
+    with torch.no_grad():  # make the random system emit varied tokens (see test_decode_search)
+        for p in model.llm.parameters():
+            if p.dim() > 1:
+                p.mul_(3.0)
+        if model.transducer is not None:
+            model.transducer.joiner.output_linear.weight.mul_(8.0)
+            model.transducer.joiner.output_linear.bias[0] += 1.0
+    torch.save({"model": model.state_dict()}, root / "epoch-1.pt")
+    return root
+
+
+def _cuts(root):
+    rng = np.random.default_rng(0)
+    recs, sups = [], []
+    for i in range(5):
+        path = root / f"r{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(int(16000 * (1.0 + 0.2 * i)))).astype("float32"), 16000)
+        rec = Recording.from_file(path, recording_id=f"r{i}")
+        recs.append(rec)
+        sups.append(SupervisionSegment(f"r{i}-s", f"r{i}", 0.0, rec.duration, text=SENTENCES[i], language=LANGS[i]))
+    # one long recording with three segments
+    path = root / "long.wav"
+    sf.write(path, (0.1 * rng.standard_normal(16000 * 9)).astype("float32"), 16000)
+    long_rec = Recording.from_file(path, recording_id="long")
+    long_sups = [SupervisionSegment(f"long-{k}", "long", 3.0 * k, 2.5, text=SENTENCES[k], language="hi")
+                 for k in range(3)]
+    fb = Fbank(FbankConfig(num_mel_bins=80))
+    seg = CutSet.from_manifests(RecordingSet.from_recordings(recs), SupervisionSet.from_segments(sups))
+    seg = seg.trim_to_supervisions(keep_overlapping=False).to_eager()
+    seg = seg.compute_and_store_features(fb, root / "feats", num_jobs=1, storage_type=LilcomChunkyWriter)
+    seg.to_file(root / "test_cuts.jsonl.gz")
+    lng = CutSet.from_manifests(RecordingSet.from_recordings([long_rec]), SupervisionSet.from_segments(long_sups))
+    lng = lng.compute_and_store_features(fb, root / "feats_long", num_jobs=1, storage_type=LilcomChunkyWriter)
+    lng.to_file(root / "test_long_cuts.jsonl.gz")
+    return root / "test_cuts.jsonl.gz", root / "test_long_cuts.jsonl.gz"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dec")
+    exp = _exp_dir(root / "exp")
+    seg, lng = _cuts(root)
+    return exp, seg, lng
+
+
+FINAL = ["text", "ref", "utt2lang", "decode_info.json", "wer", "cer", "ref.trn", "hyp.trn", "scores.json"]
+
+
+def _run(exp, cuts, out, *extra):
+    return decode.main(["--exp-dir", str(exp), "--cuts", str(cuts), "--decode-dir", str(out),
+                        "--max-duration", "3", "--log-level", "WARNING", *extra])
+
+
+def test_decode_segments_and_resume(env, tmp_path, monkeypatch):
+    exp, seg, _ = env
+    full = tmp_path / "full"
+    assert _run(exp, seg, full, "--method", "llm_greedy", "--max-tokens-per-frame", "0.5") == 0
+    for name in FINAL + ["recogs-test-llm_greedy_epoch-last_avg-1.txt", "errs-test-llm_greedy_epoch-last_avg-1.txt"]:
+        assert (full / name).is_file(), name
+    text = (full / "text").read_text(encoding="utf-8").splitlines()
+    assert [line.split()[0] for line in text] == ["r0-s", "r1-s", "r2-s", "r3-s", "r4-s"]
+    assert any(len(line.split()) > 1 for line in text)  # the random system does say something
+    assert "r1-s মই ঘৰলৈ যাম" in (full / "ref").read_text(encoding="utf-8")
+
+    # interrupt after the first batch, then rerun: identical final files
+    part = tmp_path / "part"
+    real_append = writer_mod.DecodeDirWriter.append
+    calls = {"n": 0}
+
+    def crash_after_first(self, records):
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        real_append(self, records)
+
+    monkeypatch.setattr(writer_mod.DecodeDirWriter, "append", crash_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        _run(exp, seg, part, "--method", "llm_greedy", "--max-tokens-per-frame", "0.5")
+    monkeypatch.undo()
+    assert not (part / "text").exists()
+    with open(next((part / ".partial").glob("*.jsonl")), "a", encoding="utf-8") as f:
+        f.write('{"utt": "r4-s", "hy')  # a record torn by the crash
+    assert _run(exp, seg, part, "--method", "llm_greedy", "--max-tokens-per-frame", "0.5") == 0
+    for name in FINAL:
+        got = (part / name).read_text(encoding="utf-8")
+        want = (full / name).read_text(encoding="utf-8")
+        assert got == want.replace(str(full), str(part)), name
+
+
+def test_split_jobs_merge_to_one_result(env, tmp_path):
+    exp, seg, _ = env
+    single, split = tmp_path / "single", tmp_path / "split"
+    assert _run(exp, seg, single, "--method", "rnnt_beam", "--beam", "2", "--no-score") == 0
+    for j in range(2):
+        assert _run(exp, seg, split, "--method", "rnnt_beam", "--beam", "2", "--no-score",
+                    "--num-jobs", "2", "--job-index", str(j)) == 0
+        assert (split / "text").exists() == (j == 1)  # only the last job merges
+    for name in ("text", "ref", "utt2lang"):
+        assert (split / name).read_text(encoding="utf-8") == (single / name).read_text(encoding="utf-8")
+
+
+def test_long_form_ctm_and_predicted_language(env, tmp_path):
+    exp, _, lng = env
+    out = tmp_path / "long"
+    assert _run(exp, lng, out, "--method", "rnnt_greedy", "--long-form", "--window", "4", "--overlap", "1",
+                "--langid", "predicted") == 0
+    cut_id = next(iter(CutSet.from_file(lng))).id
+    hyp = (out / "text").read_text(encoding="utf-8").split()
+    ctm = (out / "ctm").read_text(encoding="utf-8").splitlines()
+    assert hyp[0] == cut_id and len(ctm) == len(hyp) - 1 > 0
+    assert [line.split()[4] for line in ctm] == hyp[1:]
+    starts = [float(line.split()[2]) for line in ctm]
+    assert starts == sorted(starts) and all(0 <= s <= 9.0 for s in starts)
+    assert (out / "ref").read_text(encoding="utf-8").strip() == f"{cut_id} " + " ".join(SENTENCES[:3])
+    info = json.loads((out / "decode_info.json").read_text())
+    assert info["langid"] == "predicted" and info["langid_accuracy"] in (0.0, 100.0)
+    assert (out / "utt2lang_pred").read_text().split()[0] == cut_id
+
+
+def test_clear_errors(env, tmp_path, capsys):
+    exp, seg, _ = env
+    assert _run(exp, tmp_path / "missing.jsonl.gz", tmp_path / "o") == 1
+    assert "no such cuts file" in capsys.readouterr().err
+    no_rnnt = _exp_dir(tmp_path / "exp2", with_rnnt=False)
+    assert _run(no_rnnt, seg, tmp_path / "o2", "--method", "rnnt_greedy") == 1
+    assert "trained without the RNN-T branch" in capsys.readouterr().err

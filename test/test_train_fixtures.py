@@ -1,0 +1,74 @@
+"""A tiny learnable on-disk corpus for trainer tests: lhotse cuts with stored features, a
+sentencepiece model and lang2id.json. Each letter is a fixed 80-dim pattern held for a few frames,
+so a small model can actually learn to read the "speech"."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+
+LETTERS = "abcdefghij"
+LANGS = ("hi", "ta", "te")
+FRAMES_PER_LETTER = 6
+
+
+def make_corpus(root: Path, n_utts: int = 24, seed: int = 0) -> Dict[str, str]:
+    from lhotse import CutSet, Features, LilcomChunkyWriter, MonoCut, SupervisionSegment
+
+    from prefixasr.data.lang import LanguageMap
+    from prefixasr.data.tokenizer import train_sentencepiece
+
+    rng = np.random.default_rng(seed)
+    patterns = {c: rng.normal(0, 1, 80).astype(np.float32) for c in LETTERS + " "}
+    root.mkdir(parents=True, exist_ok=True)
+    texts, cuts = [], []
+    with LilcomChunkyWriter(root / "feats") as writer:
+        for i in range(n_utts):
+            words = ["".join(rng.choice(list(LETTERS), size=rng.integers(2, 4))) for _ in range(rng.integers(2, 4))]
+            text = " ".join(words)
+            frames = np.concatenate([np.repeat(patterns[c][None], FRAMES_PER_LETTER, 0) for c in text])
+            frames = frames + rng.normal(0, 0.1, frames.shape).astype(np.float32)
+            cid = f"utt{i:03d}"
+            key = writer.write(cid, frames)
+            n = frames.shape[0]
+            feats = Features(type="fbank", num_frames=n, num_features=80, frame_shift=0.01, sampling_rate=16000,
+                             start=0.0, duration=n * 0.01, storage_type=writer.name,
+                             storage_path=str(writer.storage_path), storage_key=key, channels=0,
+                             recording_id=cid)
+            lang = LANGS[i % len(LANGS)]
+            sup = SupervisionSegment(id=cid, recording_id=cid, start=0.0, duration=n * 0.01, text=text, language=lang)
+            cuts.append(MonoCut(id=cid, start=0.0, duration=n * 0.01, channel=0, features=feats, supervisions=[sup]))
+            texts.append(text)
+    CutSet.from_cuts(cuts).to_file(root / "cuts.jsonl.gz")
+    (root / "text.txt").write_text("\n".join(texts * 4) + "\n", encoding="utf-8")
+    spm = train_sentencepiece([root / "text.txt"], root / "spm", vocab_size=24, model_type="unigram")
+    LanguageMap.from_languages(LANGS).save(root / "lang2id.json")
+    return {"cuts": str(root / "cuts.jsonl.gz"), "tokenizer": str(spm), "lang_map": str(root / "lang2id.json")}
+
+
+TINY_SYSTEM: Dict[str, Any] = {
+    "data": {"loader": {"max_duration": 6.0, "num_workers": 0, "spec_augment": False, "num_buckets": 2,
+                        "shuffle": True, "drop_last": False}},
+    "model": {
+        "encoder": {"d_model": 32, "num_layers": 1, "num_heads": 2, "ffn_dim": 64, "kernel_size": 5,
+                    "dropout": 0.1, "subsampling_channels": 8},
+        "projector": {"stack": 1, "hidden_dim": 32},
+        "llm": {"type": "scratch", "arch": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                                            "num_attention_heads": 2, "num_key_value_heads": 2}},
+        "prompt": {"type": "langid", "length": 2},
+        "loss": {"ce_weight": 1.0, "rnnt_weight": 0.5},
+        "rnnt": {"decoder_dim": 16, "joiner_dim": 16, "warm_step": 20},
+    },
+    "train": {"num_epochs": 2, "lr": 3e-3, "warmup_steps": 5, "log_interval": 2, "num_threads": 1,
+              "scan_pessimistic_batches": True},
+}
+
+
+def system_config(corpus: Dict[str, str], **train: Any) -> Dict[str, Any]:
+    cfg = copy.deepcopy(TINY_SYSTEM)
+    cfg["data"].update(train_cuts=corpus["cuts"], valid_cuts=corpus["cuts"], tokenizer=corpus["tokenizer"],
+                       lang_map=corpus["lang_map"])
+    cfg["train"].update(train)
+    return cfg

@@ -1,0 +1,149 @@
+"""utils/setup_recipe.sh and the shared stage script egs/TEMPLATE/asr.sh.
+
+The recipe is scaffolded into tmp_path and run from stage 0 to the end with a fake `python` that
+records each prefixasr tool call; stage 0 is the template's real local/data.sh (--data kaldi), and
+stage 1 the real utils/validate_data_dir.sh. What is checked is the orchestration: stage guards,
+skipping finished work, resuming with --stage, replay scripts, failing fast, --help.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+FAKE_PYTHON = r"""#!/usr/bin/env bash
+# Records the call; creates the outputs asr.sh checks for (import_kaldi's manifests, --output).
+echo "$*" >> "$FAKE_PY_LOG"
+declare -A opt
+prev=
+for a in "$@"; do opt[x$prev]=$a; prev=$a; done
+[ -n "${opt[x--output]:-}" ] && touch "${opt[x--output]}"
+if [ "$2" = prefixasr.bin.import_kaldi ]; then
+  mkdir -p "${opt[x--output-dir]}"
+  for k in recordings supervisions; do echo x > "${opt[x--output-dir]}/${opt[x--split]}_$k.jsonl.gz"; done
+fi
+exit 0
+"""
+
+
+def kaldi_dir(d: Path, n: int = 3) -> None:
+    d.mkdir(parents=True)
+    utts = [f"spk1-u{i}" for i in range(n)]
+    (d / "wav.scp").write_text("".join(f"{u} /dev/null\n" for u in utts))
+    (d / "text").write_text("".join(f"{u} नमस्ते {i}\n" for i, u in enumerate(utts)), encoding="utf-8")
+    (d / "utt2spk").write_text("".join(f"{u} spk1\n" for u in utts))
+    (d / "spk2utt").write_text("spk1 " + " ".join(utts) + "\n")
+
+
+@pytest.fixture()
+def recipe(tmp_path: Path):
+    """A scaffolded recipe dir plus a runner that records the prefixasr tool calls."""
+    r = subprocess.run([REPO / "utils/setup_recipe.sh", "egs/demo"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    for s in ("train", "dev", "test"):
+        kaldi_dir(tmp_path / "corpus" / s)
+    fake = tmp_path / "fakepy"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    rdir = tmp_path / "egs/demo"
+    env = {**os.environ, "KALDI_DATA": str(tmp_path / "corpus"), "FAKE_PY_LOG": str(calls)}
+
+    def run(*args: str, script: str = "./run.sh") -> tuple[subprocess.CompletedProcess, list[str]]:
+        calls.write_text("")
+        res = subprocess.run([script, "--data", "kaldi", "--langs", "hi", "--python", str(fake), "--nj", "2",
+                              *args], cwd=rdir, env=env, capture_output=True, text=True, timeout=120)
+        return res, [re.sub(r"^-m prefixasr\.bin\.", "", c) for c in calls.read_text().splitlines()]
+
+    run.dir = rdir
+    run.corpus = tmp_path / "corpus"
+    return run
+
+
+def tools(calls: list[str]) -> list[str]:
+    return [c.split()[0] for c in calls]
+
+
+def test_setup_recipe_shares_the_stage_script(recipe) -> None:
+    d = recipe.dir
+    assert (d / "asr.sh").is_symlink() and (d / "utils").is_symlink()
+    assert (d / "asr.sh").resolve() == REPO / "egs/TEMPLATE/asr.sh"
+    assert (d / "utils").resolve() == REPO / "utils"
+    assert not os.path.isabs(os.readlink(d / "asr.sh"))  # relative: the checkout can move
+    assert "Recipe: demo." in (d / "run.sh").read_text()
+    for f in ("cmd.sh", "path.sh", "db.sh", "local/data.sh", "local/README.md", "conf/README.md"):
+        assert (d / f).is_file() and not (d / f).is_symlink(), f
+    r = subprocess.run([REPO / "utils/setup_recipe.sh", str(d)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "exists and is not empty" in r.stderr
+    (d / "run.sh").write_text("# mine\n")
+    (d / "cmd.sh").unlink()
+    r = subprocess.run([REPO / "utils/setup_recipe.sh", "--force", "true", str(d)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert (d / "run.sh").read_text() == "# mine\n" and (d / "cmd.sh").is_file()
+
+
+def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
+    r, calls = recipe()
+    assert r.returncode == 0, r.stderr
+    # per stage: 3 sets for manifests/cuts; features 2 parts + combine per set; decode 2 forms x (2 + 1)
+    assert tools(calls) == (["import_kaldi"] * 3 + ["make_cuts"] * 3 + ["compute_fbank"] * 3
+                            + ["train_tokenizer", "train_lm", "train", "pack"]
+                            + ["decode"] * 4 + ["show_results"])
+    jobs = sorted(c.split("--job-index ")[1].split()[0] for c in calls if "decode_test_llm_greedy_long" in c)
+    assert jobs == ["0", "1"]  # JOB substituted by run.pl, then $((JOB-1)) expanded by the job's shell
+    d = recipe.dir
+    assert (d / "data/train/utt2lang").read_text().splitlines()[0] == "spk1-u0 hi"
+    assert (d / "exp/train/train.log").is_file()  # the job's log, written by run.pl
+    assert (d / "exp/train/decode_test_llm_greedy_long/log/decode.2.log").is_file()
+    replay = (d / "exp/train/run.sh").read_text()
+    assert "--stage 6 --stop_stage 6" in replay and "--langs hi" in replay
+
+    r, calls = recipe()
+    assert r.returncode == 0, r.stderr
+    assert calls == []  # every stage finished before
+    assert "skipping" in r.stderr
+
+    (d / "exp/train/.train.done").unlink()
+    r, calls = recipe("--stage", "6", "--stop_stage", "6")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == ["train"]
+
+    (d / "exp/train/.train.done").unlink()
+    r, calls = recipe(script="exp/train/run.sh")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == ["train"]
+
+
+def test_bad_data_stops_at_validation(recipe) -> None:
+    with open(recipe.corpus / "dev/text", "a", encoding="utf-8") as f:
+        f.write("spk1-u0 again\n")
+    r, calls = recipe()
+    assert r.returncode != 0
+    assert "data/dev/text:4: duplicate key spk1-u0" in r.stderr
+    assert "make_cuts" not in tools(calls)
+
+
+def test_help_lists_every_option_of_asr_sh(recipe) -> None:
+    # called from elsewhere, as in `bash egs/indic/run.sh --help` from the repository root
+    r = subprocess.run(["bash", "egs/demo/run.sh", "--help"], cwd=recipe.dir.parents[1], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    declared = re.findall(r"^([a-z][a-z_]*)=", (REPO / "egs/TEMPLATE/asr.sh").read_text().split("parse_options.sh")[0],
+                          re.M)
+    listed = re.findall(r"^  --(\w+)\s+\((.*?)\)", r.stdout, re.M)
+    assert [name for name, _ in listed] == [n for n in declared if n != "help_message"]
+    assert dict(listed)["stop_stage"] == "10000"
+
+
+def test_unknown_option_and_argument_fail(recipe) -> None:
+    r, _ = recipe("--no_such_option", "1")
+    assert r.returncode == 1 and "invalid option --no_such_option" in r.stderr
+    r, _ = recipe("stray")
+    assert r.returncode == 1 and "unexpected arguments: stray" in r.stderr
