@@ -13,6 +13,7 @@ setup(
         "torch",
         "torchaudio",
         "lhotse",
+        "lilcom",
         "urllib3",
         "sentencepiece",
         "kaldialign",

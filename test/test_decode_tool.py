@@ -139,11 +139,12 @@ def test_split_jobs_merge_to_one_result(env, tmp_path):
         assert (split / name).read_text(encoding="utf-8") == (single / name).read_text(encoding="utf-8")
 
 
-def test_long_form_ctm_and_predicted_language(env, tmp_path):
+@pytest.mark.parametrize("method", ["rnnt_greedy", "llm_greedy"])
+def test_long_form_ctm_and_predicted_language(env, tmp_path, method):
     exp, _, lng = env
     out = tmp_path / "long"
-    assert _run(exp, lng, out, "--method", "rnnt_greedy", "--long-form", "--window", "4", "--overlap", "1",
-                "--langid", "predicted") == 0
+    assert _run(exp, lng, out, "--method", method, "--long-form", "--window", "4", "--overlap", "1",
+                "--langid", "predicted", "--max-tokens-per-frame", "0.3") == 0
     cut_id = next(iter(CutSet.from_file(lng))).id
     hyp = (out / "text").read_text(encoding="utf-8").split()
     ctm = (out / "ctm").read_text(encoding="utf-8").splitlines()
@@ -164,3 +165,8 @@ def test_clear_errors(env, tmp_path, capsys):
     no_rnnt = _exp_dir(tmp_path / "exp2", with_rnnt=False)
     assert _run(no_rnnt, seg, tmp_path / "o2", "--method", "rnnt_greedy") == 1
     assert "trained without the RNN-T branch" in capsys.readouterr().err
+    # resuming a decode dir under other settings would mix results: refused
+    assert _run(exp, seg, tmp_path / "o3", "--method", "rnnt_beam", "--beam", "2", "--no-score") == 0
+    assert _run(exp, seg, tmp_path / "o3", "--method", "rnnt_beam", "--beam", "3", "--no-score") == 1
+    err = capsys.readouterr().err
+    assert "decoded with other settings (options, suffix)" in err

@@ -29,6 +29,7 @@ def test_score_dir_outputs(tmp_path):
     recogs = (d / "recogs-test-llm_greedy.txt").read_text(encoding="utf-8").splitlines()
     assert recogs[0] == "u1:\tref=['यह', 'एक', 'परीक्षा', 'है']"
     assert recogs[1] == "u1:\thyp=['यह', 'एक', 'परीक्षण', 'है']"
+    assert (d / "wer-summary-test-llm_greedy.txt").read_text() == "settings\tWER\nllm_greedy\t77.78\n"
     errs = (d / "errs-test-llm_greedy.txt").read_text(encoding="utf-8")
     assert errs.startswith("%WER = 77.78\n")
     for section in ("PER-UTT DETAILS:", "SUBSTITUTIONS:", "DELETIONS:", "INSERTIONS:", "PER-WORD STATS:"):

@@ -47,8 +47,12 @@ from prefixasr.decode.writer import DecodeDirWriter
 log = logging.getLogger("decode")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and the Usage docstring printed as written."""
+
+
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     io = p.add_argument_group("input/output")
     io.add_argument("--exp-dir", type=Path, required=True, help="training experiment dir (config.yaml, epoch-N.pt)")
     io.add_argument("--cuts", type=Path, required=True, help="lhotse CutSet to decode (jsonl[.gz])")
@@ -58,7 +62,7 @@ def get_parser() -> argparse.ArgumentParser:
     io.add_argument("--suffix", default="", help="extra tag appended to the decode dir name")
     io.add_argument("--no-score", dest="score", action="store_false", help="do not score after merging")
     m = p.add_argument_group("model")
-    m.add_argument("--epoch", type=int, default=None, help="last epoch to load (default: the newest)")
+    m.add_argument("--epoch", type=int, default=None, help="last epoch to load; None = the newest")
     m.add_argument("--avg", type=int, default=1, help="number of epochs to average, ending at --epoch")
     m.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     s = p.add_argument_group("search")
@@ -211,7 +215,13 @@ def run(args) -> int:
     set_name = args.set_name or set_name_of(args.cuts)
     decode_dir = args.decode_dir or args.exp_dir / (
         f"decode_{set_name}_{args.method}" + (f"_{args.suffix}" if args.suffix else ""))
-    writer = DecodeDirWriter(decode_dir, args.job_index, args.num_jobs)
+    info = {"set": set_name, "method": args.method, "suffix": settings_suffix(args, args.avg),
+            "exp_dir": str(args.exp_dir), "epoch": args.epoch, "avg": args.avg, "cuts": str(args.cuts),
+            "langid": args.langid, "long_form": args.long_form,
+            "options": {k: getattr(args, k) for k in ("beam", "max_new_tokens", "max_tokens_per_frame",
+                                                      "repetition_penalty", "length_penalty", "max_sym_per_frame",
+                                                      "window", "overlap")}}
+    writer = DecodeDirWriter(decode_dir, args.job_index, args.num_jobs, settings=info)
     loaded = load_model(args.exp_dir, epoch=args.epoch, avg=args.avg, device=args.device)
     llm_cfg = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty,
                               args.beam, args.length_penalty)
@@ -248,11 +258,6 @@ def run(args) -> int:
     if audio:
         log.info("decoded %.1f s of audio in %.1f s: real-time factor %.4f", audio, time.time() - t0,
                  (time.time() - t0) / audio)
-    info = {"set": set_name, "method": args.method, "suffix": settings_suffix(args, args.avg),
-            "exp_dir": str(args.exp_dir), "epoch": args.epoch, "avg": args.avg, "cuts": str(args.cuts),
-            "langid": args.langid, "long_form": args.long_form,
-            "options": {k: getattr(args, k) for k in ("beam", "max_new_tokens", "max_tokens_per_frame",
-                                                      "repetition_penalty", "length_penalty", "window", "overlap")}}
     if not writer.finish(info):
         return 0
     if args.score:

@@ -9,6 +9,7 @@ prefixasr.bin.decode writes all three. Both sides are normalised with
 prefixasr.data.text.normalize_text(text, lang) unless --no-normalize. Written into the decode dir:
   recogs-<set>-<suffix>.txt  icefall ref=/hyp= pairs
   errs-<set>-<suffix>.txt    icefall error report (PER-UTT DETAILS, SUBSTITUTIONS, ... PER-WORD STATS)
+  wer-summary-<set>-<suffix>.txt  icefall's `settings<TAB>WER` table
   wer, cer                   %WER x.xx [ E / N, I ins, D del, S sub ]  and  %SER
   ref.trn, hyp.trn           sclite trn (word level), ref_char.trn, hyp_char.trn (character level)
   result.txt, result_char.txt  sclite's report (only when sclite / Debian `sctk` is installed)
@@ -34,8 +35,12 @@ from prefixasr.scoring.score_dir import score_dir
 log = logging.getLogger("score")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and the Usage docstring printed as written."""
+
+
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     io = p.add_argument_group("input/output")
     io.add_argument("decode_dirs", nargs="+", type=Path, help="decode directories to score")
     sc = p.add_argument_group("scoring")

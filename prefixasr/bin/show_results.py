@@ -22,8 +22,12 @@ from prefixasr.scoring.results import bar_chart, collect, markdown
 log = logging.getLogger("show_results")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and the Usage docstring printed as written."""
+
+
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     g = p.add_argument_group("input/output")
     g.add_argument("--exp-root", type=Path, required=True, help="directory holding one sub-directory per system")
     g.add_argument("--output", type=Path, default=Path("RESULTS.md"), help="markdown file to write")

@@ -34,20 +34,24 @@ from prefixasr.train.experiment import load_data_files, prepare_exp_dir, resolve
 from prefixasr.train.trainer import BatchTooLarge, Trainer
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=_Formatter)
     io = p.add_argument_group("experiment")
     io.add_argument("--config", type=Path, default=None,
-                    help="system YAML config (sections data/model/train); optional with --resume (default: None)")
+                    help="system YAML config (sections data/model/train; `include:` for conf/ blocks); optional with --resume")
     io.add_argument("--exp-dir", type=Path, required=True, help="experiment directory (created if missing)")
     io.add_argument("--resume", action="store_true",
                     help="continue from the newest epoch-N.pt/checkpoint-N.pt in --exp-dir, using its config.yaml "
-                         "(default: False)")
+                         "and continue its epochs/steps")
     io.add_argument("overrides", nargs="*", default=[],
                     help="config overrides section.key=value, e.g. train.lr=5e-4 data.loader.max_duration=100")
     misc = p.add_argument_group("logging")
     misc.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
-                      help="log level (default: INFO)")
+                      help="log level")
     return p
 
 

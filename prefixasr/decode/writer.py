@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Set
+from typing import Dict, Iterable, List, Optional, Set
 
 from prefixasr.common import PathLike, atomic_write
 from prefixasr.scoring.formats import write_kaldi_map
@@ -22,16 +22,32 @@ log = logging.getLogger(__name__)
 
 
 class DecodeDirWriter:
-    def __init__(self, decode_dir: PathLike, job_index: int = 0, num_jobs: int = 1):
+    def __init__(self, decode_dir: PathLike, job_index: int = 0, num_jobs: int = 1,
+                 settings: Optional[dict] = None):
+        """`settings` (JSON-able) identify the decode; resuming under other settings is refused,
+        so results from, say, another beam size never mix into this one's files."""
         if not 0 <= job_index < num_jobs:
             raise ValueError(f"need 0 <= job_index < num_jobs, got {job_index} of {num_jobs}")
         self.dir = Path(decode_dir)
         self.partial_dir = self.dir / ".partial"
         self.partial_dir.mkdir(parents=True, exist_ok=True)
+        self._check_settings(json.loads(json.dumps(settings or {})))
         self.num_jobs = num_jobs
         self.path = self.partial_dir / f"job-{job_index}-of-{num_jobs}.jsonl"
         self.done_flag = self.path.with_suffix(".done")
         self.done: Set[str] = {r["utt"] for r in self._read(self.path, repair=True)}
+
+    def _check_settings(self, settings: dict) -> None:
+        path = self.partial_dir / "settings.json"
+        if path.exists():
+            old = json.loads(path.read_text(encoding="utf-8"))
+            if old != settings:
+                diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+                raise ValueError(f"{self.dir} holds partial results decoded with other settings ({', '.join(diff)}): "
+                                 f"remove {self.partial_dir} or decode elsewhere (--suffix or --decode-dir)")
+        else:
+            with atomic_write(path) as f:
+                json.dump(settings, f, ensure_ascii=False, indent=1)
 
     @staticmethod
     def _read(path: Path, repair: bool = False) -> List[dict]:

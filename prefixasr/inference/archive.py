@@ -116,7 +116,10 @@ def extract_archive(archive: PathLike, dest: PathLike) -> Dict[str, Any]:
                     if rel != MANIFEST or not member.isfile():
                         raise ArchiveError(f"{name}: not a prefixasr model archive (first member {member.name!r}, "
                                            f"expected {TOP}/{MANIFEST})")
-                    manifest = _check_manifest(name, tar.extractfile(member).read())
+                    raw = tar.extractfile(member).read()
+                    manifest = _check_manifest(name, raw)
+                    dest.mkdir(parents=True, exist_ok=True)
+                    (dest / MANIFEST).write_bytes(raw)  # kept: says what the directory holds
                     continue
                 entry = manifest["files"].get(rel) if rel is not None else None
                 if not member.isfile() or entry is None:

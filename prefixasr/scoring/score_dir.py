@@ -2,7 +2,7 @@
 
 A decode dir holds `text` (utt hyp), `ref` (utt ref), `utt2lang` and optionally `decode_info.json`
 (written by prefixasr.bin.decode: set name, method, settings suffix). Scoring writes
-`recogs-<set>-<suffix>.txt`, `errs-<set>-<suffix>.txt`, `wer`, `cer`, `ref.trn`, `hyp.trn`,
+`recogs-<set>-<suffix>.txt`, `errs-<set>-<suffix>.txt`, `wer-summary-<set>-<suffix>.txt`, `wer`, `cer`, `ref.trn`, `hyp.trn`,
 `ref_char.trn`, `hyp_char.trn`, `scores.json`, and `result.txt`/`result_char.txt` when sclite exists.
 """
 from __future__ import annotations
@@ -66,6 +66,8 @@ def score_dir(decode_dir: PathLike, aligner: str = "sclite", normalize: bool = T
     tag = f"{set_name}-{suffix}" if suffix else set_name
     formats.write_recogs(d / f"recogs-{tag}.txt", scores.utts)
     formats.write_errs(d / f"errs-{tag}.txt", scores.utts, scores.word)
+    with atomic_write(d / f"wer-summary-{tag}.txt") as f:  # icefall's one-line table per decode
+        f.write(f"settings\tWER\n{suffix or set_name}\t{scores.word.rate:.2f}\n")
     formats.write_wer(d / "wer", scores.word, "WER")
     formats.write_wer(d / "cer", scores.char, "CER")
     formats.write_trn(d / "ref.trn", ((s.utt, s.lang, words(s.ref)) for s in scores.utts))

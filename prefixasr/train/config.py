@@ -1,7 +1,9 @@
 """System configs: YAML file + `key.path=value` overrides, merged over documented defaults.
 
 A system config has three sections: `data` (paths and loader options), `model` (see
-prefixasr/model/config.py) and `train` (optimiser, schedule, checkpoints, logging).
+prefixasr/model/config.py) and `train` (optimiser, schedule, checkpoints, logging). A file may start
+with `include: [other.yaml, ...]` (building blocks from conf/, relative paths), merged in order
+underneath the file's own keys.
 """
 from __future__ import annotations
 
@@ -62,10 +64,10 @@ def parse_overrides(overrides: Sequence[str]) -> Dict[str, Any]:
     return out
 
 
-def _deep_update(base: Dict[str, Any], upd: Dict[str, Any]) -> Dict[str, Any]:
+def deep_update(base: Dict[str, Any], upd: Dict[str, Any]) -> Dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in upd.items():
-        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
 
 
@@ -86,13 +88,27 @@ def resolve_config(raw: Dict[str, Any]) -> Dict[str, Any]:
     return cfg
 
 
+def read_yaml(path: PathLike, _seen: tuple = ()) -> Dict[str, Any]:
+    """A config file with its `include:` list (paths relative to the file) merged underneath it."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ValueError(f"config include cycle: {' -> '.join(map(str, (*_seen, path)))}")
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+        raw = yaml.safe_load(f) or {}
+    merged: Dict[str, Any] = {}
+    for inc in raw.pop("include", None) or []:
+        merged = deep_update(merged, read_yaml(path.parent / inc, (*_seen, path)))
+    return deep_update(merged, raw)
+
+
 def load_config(path: PathLike | None, overrides: Sequence[str] = (), base: Dict[str, Any] | None = None) -> Dict[str, Any]:
     """Read YAML (or start from `base`), apply overrides, fill defaults."""
     raw: Dict[str, Any] = copy.deepcopy(base) if base is not None else {}
     if path is not None:
-        with open(path, encoding="utf-8") as f:
-            raw = _deep_update(raw, yaml.safe_load(f) or {})
-    raw = _deep_update(raw, parse_overrides(overrides))
+        raw = deep_update(raw, read_yaml(path))
+    raw = deep_update(raw, parse_overrides(overrides))
     return resolve_config(raw)
 
 

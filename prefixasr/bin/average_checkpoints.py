@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Average the model weights of the last `--avg` epochs ending at `--epoch` into one checkpoint.
+
+Usage:
+    python -m prefixasr.bin.average_checkpoints --exp-dir exp/mini_frozen_langid_rnnt --epoch 30 --avg 5
+
+Writes <exp-dir>/avg-<first>-<last>.pt (or --out) holding {"model": state_dict, "averaged": [...]}.
+Decoding can also average on the fly with load_model(exp_dir, epoch, avg).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from prefixasr.common import atomic_save_torch, setup_logging
+from prefixasr.train.checkpoint import average_state_dicts, find_checkpoints
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=_Formatter)
+    g = p.add_argument_group("checkpoints")
+    g.add_argument("--exp-dir", type=Path, required=True, help="experiment directory with epoch-N.pt files")
+    g.add_argument("--epoch", type=int, default=None, help="last epoch to average (None: the newest)")
+    g.add_argument("--avg", type=int, default=1, help="number of consecutive epochs to average")
+    g.add_argument("--out", type=Path, default=None, help="output file (None: <exp-dir>/avg-<first>-<last>.pt)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    setup_logging()
+    paths = find_checkpoints(args.exp_dir, epoch=args.epoch, avg=args.avg)
+    states = []
+    for p in paths:
+        logging.info("reading %s", p)
+        states.append(torch.load(p, map_location="cpu", weights_only=False)["model"])
+    first, last = (int(p.stem.split("-")[1]) for p in (paths[0], paths[-1]))
+    out = args.out or args.exp_dir / f"avg-{first}-{last}.pt"
+    atomic_save_torch({"model": average_state_dicts(states), "averaged": [p.name for p in paths]}, out)
+    logging.info("averaged %d checkpoints into %s", len(paths), out)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except FileNotFoundError as err:
+        logging.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)

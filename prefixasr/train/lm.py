@@ -1,0 +1,159 @@
+"""LM pre-training: a from-scratch Llama on the recipe's normalised text, packed into fixed blocks.
+
+Held-out perplexity is logged; the result is a Hugging Face directory that prefix systems load with
+`model.llm.type: pretrained`, `model.llm.path: <exp-dir>/hf`.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import torch
+
+from prefixasr.model.config import MODEL_DEFAULTS, merge
+from prefixasr.train.optim import build_optimizer, build_scheduler
+
+LM_DEFAULTS: Dict[str, Any] = {
+    "data": {
+        "text": None,  # one normalised sentence per line (data/lang/lm_text.txt)
+        "tokenizer": None,  # the sentencepiece model the ASR systems use
+        "valid_fraction": 0.02,  # held-out lines for perplexity
+        "max_lines": 0,  # 0: all lines
+    },
+    "model": {"arch": copy.deepcopy(MODEL_DEFAULTS["llm"]["arch"])},
+    "train": {
+        "seed": 42,
+        "device": "auto",
+        "block_size": 128,  # tokens per training sequence (sentences are packed, EOS-separated)
+        "batch_size": 32,
+        "num_steps": 3000,
+        "lr": 3.0e-3,
+        "betas": [0.9, 0.95],
+        "weight_decay": 0.1,
+        "warmup_steps": 200,
+        "schedule": "invsqrt",
+        "grad_clip": 1.0,
+        "log_interval": 50,
+        "valid_interval": 500,
+        "num_threads": 0,
+    },
+}
+
+
+def lm_config(raw: Dict[str, Any]) -> Dict[str, Any]:
+    out = merge({k: v for k, v in LM_DEFAULTS.items() if k != "model"},
+                {k: v for k, v in raw.items() if k != "model"})
+    out["model"] = {"arch": {**LM_DEFAULTS["model"]["arch"], **((raw.get("model") or {}).get("arch") or {})}}
+    return out
+
+
+def read_lines(path: str, max_lines: int) -> List[str]:
+    if not path or not Path(path).is_file():
+        raise FileNotFoundError(f"data.text: LM text file {path!r} does not exist")
+    lines = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                lines.append(line)
+            if 0 < max_lines <= len(lines):
+                break
+    if len(lines) < 2:
+        raise ValueError(f"{path}: needs at least 2 non-empty lines, found {len(lines)}")
+    return lines
+
+
+def pack(lines: Sequence[str], tokenizer: Any, block_size: int) -> torch.Tensor:
+    """[BOS] s1 [EOS] [BOS] s2 [EOS] ... cut into (N, block_size) rows (the tail is dropped)."""
+    ids: List[int] = []
+    for line in lines:
+        ids.extend([tokenizer.bos_id, *tokenizer.encode(line), tokenizer.eos_id])
+    n = len(ids) // block_size
+    if n == 0:
+        raise ValueError(f"only {len(ids)} tokens: fewer than one block of {block_size}; lower train.block_size")
+    return torch.tensor(ids[: n * block_size], dtype=torch.long).view(n, block_size)
+
+
+def split(lines: List[str], fraction: float, seed: int) -> Tuple[List[str], List[str]]:
+    lines = list(lines)
+    random.Random(seed).shuffle(lines)
+    n_valid = max(1, int(len(lines) * fraction))
+    return lines[n_valid:], lines[:n_valid]
+
+
+@torch.no_grad()
+def perplexity(llm: torch.nn.Module, blocks: torch.Tensor, batch_size: int, device: torch.device) -> float:
+    llm.eval()
+    nll, count = 0.0, 0
+    for i in range(0, blocks.size(0), batch_size):
+        x = blocks[i : i + batch_size].to(device)
+        out = llm(input_ids=x, labels=x)
+        n = x.numel() - x.size(0)  # one prediction fewer than tokens per row
+        nll += float(out.loss) * n
+        count += n
+    llm.train()
+    return math.exp(nll / max(count, 1))
+
+
+def save_hf(llm: torch.nn.Module, out_dir: Path) -> None:
+    """save_pretrained into a temp dir, then swap it in: readers never see half a model."""
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    llm.save_pretrained(str(tmp))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+
+
+def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.device, tb: Any = None) -> float:
+    """Train, save exp_dir/hf, return the final held-out perplexity."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    t = cfg["train"]
+    train_lines, valid_lines = split(read_lines(cfg["data"]["text"], cfg["data"]["max_lines"]),
+                                     cfg["data"]["valid_fraction"], t["seed"])
+    train_blocks = pack(train_lines, tokenizer, t["block_size"])
+    valid_blocks = pack(valid_lines, tokenizer, min(t["block_size"], 32))
+    logging.info("LM data: %d train lines -> %d blocks of %d; %d held-out lines", len(train_lines),
+                 train_blocks.size(0), t["block_size"], len(valid_lines))
+    torch.manual_seed(t["seed"])
+    llm = LlamaForCausalLM(LlamaConfig(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
+                                       eos_token_id=tokenizer.eos_id, pad_token_id=0, **cfg["model"]["arch"]))
+    llm.to(device).train()
+    logging.info("LM: %.2fM parameters on %s", sum(p.numel() for p in llm.parameters()) / 1e6, device)
+    opt = build_optimizer(llm, t["lr"], t["weight_decay"], t["betas"])
+    sched = build_scheduler(opt, t["warmup_steps"], t["schedule"])
+    gen = torch.Generator().manual_seed(t["seed"])
+    t0, loss_sum = time.time(), 0.0
+    ppl = perplexity(llm, valid_blocks, t["batch_size"], device)
+    logging.info("step 0: held-out perplexity %.2f", ppl)
+    for step in range(1, t["num_steps"] + 1):
+        idx = torch.randint(0, train_blocks.size(0), (t["batch_size"],), generator=gen)
+        x = train_blocks[idx].to(device)
+        loss = llm(input_ids=x, labels=x).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(llm.parameters(), t["grad_clip"])
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sched.step()
+        loss_sum += loss.item()
+        if step % t["log_interval"] == 0:
+            rate = step / (time.time() - t0)
+            logging.info("step %d/%d loss %.4f lr %.2e | %.1f steps/s ETA %.0fs", step, t["num_steps"],
+                         loss_sum / t["log_interval"], sched.get_last_lr()[0], rate, (t["num_steps"] - step) / rate)
+            if tb is not None:
+                tb.add_scalar("lm/train_loss", loss_sum / t["log_interval"], step)
+                tb.add_scalar("lm/lr", sched.get_last_lr()[0], step)
+            loss_sum = 0.0
+        if step % t["valid_interval"] == 0 or step == t["num_steps"]:
+            ppl = perplexity(llm, valid_blocks, t["batch_size"], device)
+            logging.info("step %d: held-out perplexity %.2f", step, ppl)
+            if tb is not None:
+                tb.add_scalar("lm/valid_perplexity", ppl, step)
+    save_hf(llm.cpu(), exp_dir / "hf")
+    return ppl

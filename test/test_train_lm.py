@@ -1,0 +1,80 @@
+"""LM pre-training tool, checkpoint averaging tool, config includes/overrides."""
+import json
+
+import torch
+import yaml
+
+from prefixasr.bin import average_checkpoints, train_lm
+from prefixasr.train.checkpoint import average_state_dicts, find_checkpoints
+from prefixasr.train.config import load_config, parse_overrides
+from test_train_fixtures import make_corpus
+
+torch.set_num_threads(1)
+
+
+def test_train_lm_lowers_perplexity_and_saves_a_loadable_hf_dir(tmp_path):
+    corpus = make_corpus(tmp_path / "c", n_utts=30)
+    cfg = {"data": {"text": str(tmp_path / "c" / "text.txt"), "tokenizer": corpus["tokenizer"], "valid_fraction": 0.1},
+           "model": {"arch": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                              "num_attention_heads": 2, "num_key_value_heads": 2}},
+           "train": {"block_size": 16, "batch_size": 8, "num_steps": 60, "lr": 1e-2, "warmup_steps": 5,
+                     "log_interval": 20, "valid_interval": 30, "num_threads": 1}}
+    (tmp_path / "lm.yaml").write_text(yaml.safe_dump(cfg))
+    exp = tmp_path / "lm"
+    assert train_lm.main(["--config", str(tmp_path / "lm.yaml"), "--exp-dir", str(exp)]) == 0
+    log = (exp / "train_lm.log").read_text()
+    first = float(log.split("step 0: held-out perplexity ")[1].split()[0])
+    final = json.loads((exp / "result.json").read_text())["valid_perplexity"]
+    assert final < 0.5 * first, (first, final)  # the text is learnable (a 10-letter alphabet)
+    from transformers import AutoModelForCausalLM
+
+    llm = AutoModelForCausalLM.from_pretrained(str(exp / "hf"))
+    assert llm.get_input_embeddings().num_embeddings == 24
+
+    # the LM stage's output feeds a frozen prefix system; load_model rebuilds it from the exp dir alone
+    from prefixasr.bin import train as train_cli
+    from prefixasr.model import load_model
+    from test_train_fixtures import system_config
+
+    sys_cfg = system_config(corpus, num_epochs=1, scan_pessimistic_batches=False)
+    sys_cfg["model"]["llm"] = {"type": "pretrained", "path": str(exp / "hf"), "freeze": True}
+    (tmp_path / "sys.yaml").write_text(yaml.safe_dump(sys_cfg))
+    assert train_cli.main(["--config", str(tmp_path / "sys.yaml"), "--exp-dir", str(tmp_path / "sys")]) == 0
+    (exp / "hf" / "model.safetensors").unlink()  # decoding must not need the LM stage's weights
+    loaded = load_model(tmp_path / "sys")
+    for name, p in llm.state_dict().items():
+        assert torch.equal(loaded.model.llm.state_dict()[name], p), name
+
+
+def test_average_checkpoints_tool(tmp_path):
+    for e in (1, 2, 3):
+        torch.save({"model": {"w": torch.full((2,), float(e)), "n": torch.tensor(e)}, "step": e},
+                   tmp_path / f"epoch-{e}.pt")
+    assert [p.name for p in find_checkpoints(tmp_path, epoch=3, avg=2)] == ["epoch-2.pt", "epoch-3.pt"]
+    assert average_checkpoints.main(["--exp-dir", str(tmp_path), "--epoch", "3", "--avg", "2"]) == 0
+    avg = torch.load(tmp_path / "avg-2-3.pt")["model"]
+    assert torch.equal(avg["w"], torch.full((2,), 2.5)) and int(avg["n"]) == 3
+    out = average_state_dicts([{"w": torch.tensor([1.0])}, {"w": torch.tensor([4.0])}])
+    assert float(out["w"]) == 2.5
+
+
+def test_config_includes_and_overrides(tmp_path):
+    (tmp_path / "block.yaml").write_text("model:\n  encoder: {d_model: 64, num_heads: 2}\ntrain: {lr: 0.1}\n")
+    (tmp_path / "sys.yaml").write_text("include: [block.yaml]\ntrain: {lr: 0.2}\n")
+    cfg = load_config(tmp_path / "sys.yaml", ["train.warmup_steps=7", "model.prompt.type=shared"])
+    assert cfg["model"]["encoder"]["d_model"] == 64 and cfg["model"]["encoder"]["num_layers"] == 6
+    assert cfg["train"]["lr"] == 0.2 and cfg["train"]["warmup_steps"] == 7
+    assert cfg["model"]["prompt"]["type"] == "shared"
+    assert parse_overrides(["a.b=[1, 2]", "c=null"]) == {"a": {"b": [1, 2]}, "c": None}
+
+
+def test_every_shipped_system_config_resolves():
+    import glob
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "conf" / "systems"
+    files = sorted(glob.glob(str(root / "*.yaml")))
+    assert len(files) == 8
+    for f in files:
+        cfg = load_config(f)
+        assert cfg["data"]["train_cuts"] and cfg["data"]["tokenizer"] and cfg["data"]["lang_map"]
