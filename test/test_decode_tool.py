@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+from lhotse import (CutSet, Fbank, FbankConfig, LilcomChunkyWriter, Recording, RecordingSet, SupervisionSegment,
+                    SupervisionSet)
 
 from test_model_fixtures import TINY
 from prefixasr.bin import decode

@@ -6,6 +6,7 @@ import tarfile
 
 import pytest
 import torch
+import yaml
 
 from prefixasr.bin import pack as pack_cli
 from prefixasr.inference import archive as ar
@@ -16,10 +17,24 @@ from test_inference_fixtures import make_exp_dir
 torch.set_num_threads(1)
 
 
+def _add_train_cuts(exp, root):
+    """Point the exp dir's config at a 3-cut training set (2 hi, 1 ta) for the model card's data summary."""
+    from lhotse import CutSet, MonoCut, SupervisionSegment
+
+    cuts = [MonoCut(f"c{i}", 0.0, 1800.0, 0, supervisions=[SupervisionSegment(f"c{i}", f"c{i}", 0.0, 1800.0,
+                                                                             language=lang)])
+            for i, lang in enumerate(["hi", "hi", "ta"])]
+    CutSet.from_cuts(cuts).to_file(root / "train_cuts.jsonl.gz")
+    cfg = yaml.safe_load((exp / "config.yaml").read_text(encoding="utf-8"))
+    cfg["data"]["train_cuts"] = str(root / "train_cuts.jsonl.gz")
+    (exp / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory):
     root = tmp_path_factory.mktemp("pack")
     exp = make_exp_dir(root)
+    _add_train_cuts(exp, root)
     (exp.parent.parent / "RESULTS.md").write_text(
         "# RESULTS\n\n## Environments\n- x\n\n## test_long: WER (%)\n\n|system|hi|avg|\n|---|---|---|\n"
         "|other/llm_greedy|50.00|50.00|\n|tiny_system/llm_greedy|12.50|12.50|\n", encoding="utf-8")
@@ -42,6 +57,7 @@ def test_archive_round_trip(packed, tmp_path):
     card = (tmp_path / "m" / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "|tiny_system/llm_greedy|12.50|12.50|" in card and "other/" not in card
     assert "languages: hi, ta, te" in card and "epoch-1.pt, epoch-2.pt" in card
+    assert "3 utterances, 1.50 h" in card and "|hi|2|1.00|" in card and "|ta|1|0.50|" in card
 
 
 def _rewrite(src, dst, change_manifest=None, change_member=None):

@@ -20,6 +20,14 @@ def random_sets(seed: int, n: int):
         refs[utt] = " ".join(rng.choice(VOCAB) for _ in range(rng.randint(0, 9)))
         hyps[utt] = " ".join(rng.choice(VOCAB) for _ in range(rng.randint(0, 9)))
         langs[utt] = rng.choice(["hi", "bn", "ta"])
+    for i in range(20):  # long utterances, hypothesis = edited reference (the realistic case)
+        utt = f"long{i:02d}"
+        ref = [rng.choice(VOCAB) for _ in range(rng.randint(20, 40))]
+        hyp = [w for w in ref if rng.random() > 0.1]
+        hyp = [rng.choice(VOCAB) if rng.random() < 0.15 else w for w in hyp]
+        for _ in range(rng.randint(0, 4)):
+            hyp.insert(rng.randint(0, len(hyp)), rng.choice(VOCAB))
+        refs[utt], hyps[utt], langs[utt] = " ".join(ref), " ".join(hyp), "ta"
     refs["utt_emptyref"], hyps["utt_emptyref"], langs["utt_emptyref"] = "", "a b", "hi"
     refs["utt_emptyhyp"], hyps["utt_emptyhyp"], langs["utt_emptyhyp"] = "a हिंदी", "", "hi"
     refs["utt_bothempty"], hyps["utt_bothempty"], langs["utt_bothempty"] = "", "", "bn"
@@ -58,7 +66,7 @@ def test_parity_with_sclite(tmp_path, level):
     write_trn(tmp_path / "ref.trn", [(u, langs[u], tok(refs[u])) for u in sorted(refs)])
     write_trn(tmp_path / "hyp.trn", [(u, langs[u], tok(hyps[u])) for u in sorted(refs)])
     theirs = sclite.parse_pra(sclite.run_sclite(tmp_path / "ref.trn", tmp_path / "hyp.trn", "pra"))
-    assert len(theirs) == len(refs)
+    assert len(theirs) == len(refs) == 323
     total = ErrorCounts()
     for u in refs:
         c = count_errors(align(tok(refs[u]), tok(hyps[u]), "sclite"))

@@ -23,7 +23,7 @@ def test_show_results(tmp_path):
     md = out.read_text(encoding="utf-8")
     assert "## Environments" in md and "Git hash" in md and "torch version" in md
     assert "|system|bn|hi|avg|all|rel. vs base|" in md
-    assert re.search(r"\|base/llm_greedy\|0\.00\|50\.00\|25\.00\|25\.00\|\+0\.0%\|", md)
+    assert re.search(r"\|base/llm_greedy\|0\.00\|50\.00\|25\.00\|25\.00\|\+0\.0%\|0\.00\|0\.00\|-\|2\|", md)
     assert re.search(r"\|new/llm_greedy\|0\.00\|25\.00\|12\.50\|12\.50\|-50\.0%\|", md)
     png = tmp_path / "RESULTS_test_wer.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

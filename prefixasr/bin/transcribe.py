@@ -136,8 +136,9 @@ def main(argv: Optional[list] = None) -> int:
                  ",".join(tr.languages), time.time() - t0)
         if args.lang is not None:
             tr.check_language(args.lang)  # a bad --lang would fail every file: say it once
-    except (ArchiveError, LanguageError, FileNotFoundError, ValueError, KeyError) as e:
-        log.error("%s", str(e).strip("'\""))
+    except (ArchiveError, LanguageError, OSError, ValueError, KeyError, RuntimeError) as e:
+        # RuntimeError: e.g. --device cuda without a GPU; KeyError quotes its message
+        log.error("%s", (str(e).splitlines() or [type(e).__name__])[0].strip("'\""))
         return 1
 
     failed, audio_s, t0, used = 0, 0.0, time.time(), set()

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported only when a tensor or resampling needs it
+    import torch
 
 SAMPLE_RATE = 16000
 # Below this the conv subsampling (x4) and frame stacking leave no speech-prefix frame at all.
 MIN_DURATION = 0.1
 
-AudioInput = Union[str, os.PathLike, np.ndarray, "torch.Tensor"]  # noqa: F821 (torch is imported lazily)
+AudioInput = Union[str, os.PathLike, np.ndarray, "torch.Tensor"]
 
 
 class AudioError(ValueError):

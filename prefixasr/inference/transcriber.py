@@ -8,6 +8,7 @@ only what a user's file needs first: reading and resampling audio, fbank, choosi
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -147,7 +148,7 @@ class Transcriber:
         language-ID head, else its only language, else no language). Raises AudioError or LanguageError.
         """
         self.check_language(lang)
-        name = name or (str(audio) if isinstance(audio, (str, Path)) else "<array>")
+        name = name or (str(audio) if isinstance(audio, (str, os.PathLike)) else "<array>")
         samples = load_audio(audio, sample_rate, name)
         feats = self.features(samples)
         prob = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 import kaldialign
+import numpy as np
 
 EPS = "*"
 ALIGNERS = ("sclite", "kaldi")
@@ -81,31 +82,32 @@ class ErrorCounts:
 
 def _align_sclite(ref: Sequence[str], hyp: Sequence[str]) -> Alignment:
     n, m = len(ref), len(hyp)
-    # cost[i][j]: best weighted cost of ref[:i] vs hyp[:j]; back[i][j]: 0 diag, 1 del, 2 ins.
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
-    back = [[0] * (m + 1) for _ in range(n + 1)]
-    for j in range(1, m + 1):
-        cost[0][j] = cost[0][j - 1] + _INS
-        back[0][j] = 2
+    ids: dict = {}
+    r = np.array([ids.setdefault(w, len(ids)) for w in ref], dtype=np.int64)
+    h = np.array([ids.setdefault(w, len(ids)) for w in hyp], dtype=np.int64)
+    # back[i, j]: 0 diagonal, 1 deletion, 2 insertion. One numpy pass per reference word (long-form
+    # recordings have thousands of words, tens of thousands of characters).
+    back = np.zeros((n + 1, m + 1), dtype=np.int8)
+    back[0, 1:] = 2
+    back[1:, 0] = 1
+    ramp = _INS * np.arange(m + 1, dtype=np.int64)
+    prev = ramp.copy()
     for i in range(1, n + 1):
-        cost[i][0] = cost[i - 1][0] + _DEL
-        back[i][0] = 1
-        r = ref[i - 1]
-        row, prev, brow = cost[i], cost[i - 1], back[i]
-        for j in range(1, m + 1):
-            best = prev[j - 1] + (0 if r == hyp[j - 1] else _SUB)
-            step = 0
-            # strict "<" keeps the earlier option on ties: the order that reproduces sclite
-            if prev[j] + _DEL < best:
-                best, step = prev[j] + _DEL, 1
-            if row[j - 1] + _INS < best:
-                best, step = row[j - 1] + _INS, 2
-            row[j] = best
-            brow[j] = step
+        diag = prev[:-1] + _SUB * (h != r[i - 1])
+        dele = prev[1:] + _DEL
+        # diagonal wins ties with deletion, as in sclite
+        tmp = np.empty(m + 1, dtype=np.int64)
+        tmp[0] = prev[0] + _DEL
+        tmp[1:] = np.minimum(diag, dele)
+        step = np.where(dele < diag, 1, 0).astype(np.int8)
+        # insertions chain along the row: row[j] = min_k<=j tmp[k] + INS*(j-k), a running minimum
+        row = np.minimum.accumulate(tmp - ramp) + ramp
+        back[i, 1:] = np.where(row[1:] < tmp[1:], 2, step)  # insertion only when strictly better
+        prev = row
     out: Alignment = []
     i, j = n, m
     while i > 0 or j > 0:
-        step = back[i][j]
+        step = back[i, j]
         if step == 0:
             out.append((ref[i - 1], hyp[j - 1]))
             i, j = i - 1, j - 1

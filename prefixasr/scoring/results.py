@@ -32,6 +32,7 @@ class Row:
     long_hyp_pct: float
     loop_pct: float
     num_utts: int
+    lid_acc: Optional[float] = None  # language-ID accuracy when decoded with --langid predicted
 
     @property
     def avg_wer(self) -> float:
@@ -64,6 +65,7 @@ def collect(exp_root: PathLike) -> List[Row]:
             long_hyp_pct=js["hallucination"]["long_hyp_pct"],
             loop_pct=js["hallucination"]["loop_pct"],
             num_utts=js["wer"]["num_utts"],
+            lid_acc=js.get("decode_info", {}).get("langid_accuracy"),
         ))
     return rows
 
@@ -119,7 +121,7 @@ def markdown(rows: List[Row], baseline: Optional[str] = None, charts: Optional[D
                 lines += [f"Relative change of the average WER against `{baseline}` (negative is better).", ""]
             head = ["system"] + langs + ["avg", "all"]
             if metric == "WER":
-                head += ["rel. vs base", "long hyp %", "loops %", "#utts"]
+                head += ["rel. vs base", "long hyp %", "loops %", "LID acc %", "#utts"]
             lines += ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
             for r in srows:
                 per = r.per_lang_wer if metric == "WER" else r.per_lang_cer
@@ -129,7 +131,8 @@ def markdown(rows: List[Row], baseline: Optional[str] = None, charts: Optional[D
                 if metric == "WER":
                     base = _baseline_row(srows, baseline, r)
                     rel = "-" if base is None or base.avg_wer == 0 else f"{100 * (r.avg_wer / base.avg_wer - 1):+.1f}%"
-                    cells += [rel, _fmt(r.long_hyp_pct), _fmt(r.loop_pct), str(r.num_utts)]
+                    lid = "-" if r.lid_acc is None else _fmt(r.lid_acc)
+                    cells += [rel, _fmt(r.long_hyp_pct), _fmt(r.loop_pct), lid, str(r.num_utts)]
                 lines.append("|" + "|".join(cells) + "|")
             lines.append("")
         if charts and set_name in charts:

@@ -2,8 +2,9 @@
 
 A decode dir holds `text` (utt hyp), `ref` (utt ref), `utt2lang` and optionally `decode_info.json`
 (written by prefixasr.bin.decode: set name, method, settings suffix). Scoring writes
-`recogs-<set>-<suffix>.txt`, `errs-<set>-<suffix>.txt`, `wer-summary-<set>-<suffix>.txt`, `wer`, `cer`, `ref.trn`, `hyp.trn`,
-`ref_char.trn`, `hyp_char.trn`, `scores.json`, and `result.txt`/`result_char.txt` when sclite exists.
+`recogs-<set>-<suffix>.txt`, `errs-<set>-<suffix>.txt`, `wer-summary-<set>-<suffix>.txt`, `wer`, `cer`,
+`ref.trn`, `hyp.trn`, `ref_char.trn`, `hyp_char.trn`, `scores.json`, and `result.txt`/`result_char.txt`
+when sclite exists.
 """
 from __future__ import annotations
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Stage 0 of the Indic recipe: lhotse manifests for train/dev/test in ${data_dir}/manifests, the
+# language map ${data_dir}/lang/lang2id.json and LM text ${data_dir}/lang/lm_text.txt, from one source:
+#   synthetic    the embedded synthetic long-form corpus (Debian catalog text + espeak-ng); no corpus needed
+#   fleurs       a local FLEURS copy ($FLEURS in db.sh)
+#   commonvoice  a local Common Voice release ($COMMONVOICE)
+#   kaldi        Kaldi data dirs $KALDI_DATA/{train,dev,test} (wav.scp, text, utt2spk, utt2lang or one --langs)
+#   captions     long audio with .vtt/.srt captions in $CAPTIONS/{train,dev,test}
+# Usage: local/data.sh --data synthetic --langs "hi ta" [--data_dir data] [--preset mini] [--nj 2]
+set -euo pipefail
+
+data=synthetic          # synthetic | fleurs | commonvoice | kaldi | captions
+langs="bn gu hi kn ml mr or pa ta te"  # ISO 639-1 codes
+data_dir=data           # output root
+preset=mini             # synthetic only: mini (CPU demo) | full (hours per language)
+seed=42                 # synthetic only: same seed, same corpus
+noise_snr=""            # synthetic only: background noise SNR in dB (empty: clean)
+code_switch_prob=0.0    # synthetic only: share of utterances ending in an English phrase
+synthetic_opts=""       # synthetic only: more prepare_synthetic options (e.g. "--train-utts 20")
+download_dir=downloads  # synthetic only: cache of the Debian packages and harvested text
+nj=2                    # parallel jobs
+python=python3          # interpreter
+. utils/log.sh
+. utils/parse_options.sh
+. ./db.sh
+
+manifests=${data_dir}/manifests
+read -r -a lang_list <<< "${langs}"
+need() { [ -n "$2" ] || die "--data ${data} needs $1 set in db.sh (or the environment)"; }
+
+case "${data}" in
+  synthetic)
+    noise_opt=()
+    [ -n "${noise_snr}" ] && noise_opt=(--noise-snr "${noise_snr}")
+    # shellcheck disable=SC2086  # synthetic_opts is a word list on purpose
+    ${python} -m prefixasr.bin.prepare_synthetic --preset "${preset}" --languages "${lang_list[@]}" \
+      --seed "${seed}" --output-dir "${data_dir}" --download-dir "${download_dir}" --num-jobs "${nj}" \
+      --code-switch-prob "${code_switch_prob}" "${noise_opt[@]}" ${synthetic_opts}
+    ;;  # it also writes lang2id.json and an LM text free of dev/test sentences
+  fleurs)
+    need FLEURS "${FLEURS}"
+    codes=()
+    for l in "${lang_list[@]}"; do case "${l}" in ne) codes+=(ne_np) ;; ur) codes+=(ur_pk) ;; *) codes+=("${l}_in") ;; esac; done
+    ${python} -m prefixasr.bin.import_fleurs --corpus-dir "${FLEURS}" --languages "${codes[@]}" \
+      --output-dir "${manifests}" --work-dir "${data_dir}/fleurs_lhotse" --num-jobs "${nj}" ;;
+  commonvoice)
+    need COMMONVOICE "${COMMONVOICE}"
+    ${python} -m prefixasr.bin.import_commonvoice --corpus-dir "${COMMONVOICE}" --languages "${lang_list[@]}" \
+      --output-dir "${manifests}" --work-dir "${data_dir}/cv_lhotse" --num-jobs "${nj}" ;;
+  kaldi|captions)
+    root=${KALDI_DATA}
+    [ "${data}" = captions ] && root=${CAPTIONS}
+    need "$( [ "${data}" = kaldi ] && echo KALDI_DATA || echo CAPTIONS )" "${root}"
+    lang_opt=()
+    [ "${#lang_list[@]}" -eq 1 ] && lang_opt=(--language "${lang_list[0]}")
+    for split in train dev test; do
+      [ -d "${root}/${split}" ] || die "${root}/${split} does not exist (expected train/ dev/ test/ under ${root})"
+      if [ "${data}" = kaldi ]; then
+        ${python} -m prefixasr.bin.import_kaldi --data-dir "${root}/${split}" "${lang_opt[@]}" \
+          --split "${split}" --output-dir "${manifests}"
+      else
+        ${python} -m prefixasr.bin.import_captions --audio-dir "${root}/${split}" "${lang_opt[@]}" \
+          --split "${split}" --output-dir "${manifests}"
+      fi
+    done ;;
+  *) die "unknown --data ${data}: synthetic, fleurs, commonvoice, kaldi or captions" ;;
+esac
+# Stage 1 (asr.sh) writes lang2id.json and lm_text.txt from the train manifests when they are missing.
