@@ -88,7 +88,15 @@ def test_bad_archives_give_one_line(packed, tmp_path):
     _rewrite(out, newer, change_manifest=lambda m: m.update(format_version=99, prefixasr_version="9.0"))
     tampered = tmp_path / "tampered.tar.gz"
     _rewrite(out, tampered, change_member="model.pt")
-    cases = [(truncated, "truncated"), (tiny, "truncated"), (notar, "not a .tar.gz"),
+    evil = tmp_path / "evil.tar.gz"  # a crafted archive that lists a file outside the target directory
+    with tarfile.open(evil, "w:gz") as tar:
+        for name, data in [(ar.MANIFEST, json.dumps({"format": ar.FORMAT_NAME, "format_version": ar.FORMAT_VERSION,
+                                                     "files": {"../evil": {"sha256": "0", "size": 1}}}).encode()),
+                           ("../evil", b"x")]:
+            info = tarfile.TarInfo(f"{ar.TOP}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    cases = [(evil, "unsafe path '../evil'"), (truncated, "truncated"), (tiny, "truncated"), (notar, "not a .tar.gz"),
              (newer, "format version 99 (made by prefixasr 9.0)"), (tampered, "checksum mismatch for model.pt"),
              (tmp_path / "absent.tar.gz", "no such file")]
     for path, reason in cases:

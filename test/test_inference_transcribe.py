@@ -1,6 +1,7 @@
 """End to end: pack a tiny system, transcribe a several-minute synthetic recording, and get exactly the
 decode tool's words on the same model; the Python API on arrays/tensors, 8 kHz and stereo; bad input."""
 import json
+import tarfile
 
 import numpy as np
 import pytest
@@ -77,7 +78,7 @@ def test_transcribe_equals_decode_tool(system, tmp_path, capsys, method, lang, e
     assert [line.split()[4] for line in ctm] == text.split()
 
 
-def test_python_api_arrays_8k_stereo_and_exp_dir(system):
+def test_python_api_arrays_8k_stereo_and_exp_dir(system, tmp_path):
     from prefixasr import Transcriber
 
     exp, model, wav, root = system
@@ -91,10 +92,15 @@ def test_python_api_arrays_8k_stereo_and_exp_dir(system):
     r8 = tr.transcribe(x8, sample_rate=8000)
     assert r8.language in tr.languages and 0.0 < r8.language_prob <= 1.0
     assert all(0.0 <= s.start <= s.end <= r8.duration for s in r8.segments)
-    # an experiment directory loads too, and gives the archive's result
+    # an experiment directory, and an archive unpacked by hand, load too and give the archive's result
     same = Transcriber.from_pretrained(exp, device="cpu", method="rnnt_greedy", epoch=2, avg=2, window=10.0,
                                        overlap=2.0)
     assert same.transcribe(x16, sample_rate=16000, lang="te").text == r.text
+    with tarfile.open(model) as tar:
+        tar.extractall(tmp_path, filter="data")
+    by_hand = Transcriber.from_pretrained(tmp_path / "prefixasr-model", device="cpu", method="rnnt_greedy",
+                                          window=10.0, overlap=2.0)
+    assert by_hand.transcribe(x16, sample_rate=16000, lang="te").text == r.text
 
 
 def test_bad_inputs_reported_and_others_transcribed(system, tmp_path, capsys):

@@ -175,7 +175,7 @@ class Decoder:
             pred = self.lang_map.language(pred_id)
             lang_id = pred_id
         else:
-            lang_id = self.lang_map.index(lang) if lang in self.lang_map else 0
+            lang_id = int(self._lang_ids(None, None, [lang], [cut.id])[0][0])
         hyps = []
         for chunk, x, lens in pieces:
             ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)

@@ -15,6 +15,7 @@ means the archive is truncated.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -67,7 +68,7 @@ def write_archive(staging: PathLike, out: PathLike, meta: Dict[str, Any]) -> Dic
     }
     blob = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
     with atomic_write(out, "wb") as f:
-        with tarfile.open(fileobj=f, mode="w:gz") as tar:
+        with tarfile.open(fileobj=f, mode="w:gz", compresslevel=6) as tar:  # weights barely compress: be quick
             info = tarfile.TarInfo(f"{TOP}/{MANIFEST}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
@@ -124,6 +125,8 @@ def extract_archive(archive: PathLike, dest: PathLike) -> Dict[str, Any]:
                 entry = manifest["files"].get(rel) if rel is not None else None
                 if not member.isfile() or entry is None:
                     continue  # directories, or anything the manifest does not vouch for
+                if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                    raise ArchiveError(f"{name}: unsafe path {rel!r} in the archive")
                 target = dest / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 h = hashlib.sha256()
@@ -135,10 +138,10 @@ def extract_archive(archive: PathLike, dest: PathLike) -> Dict[str, Any]:
                 if h.hexdigest() != entry["sha256"]:
                     raise ArchiveError(f"{name}: checksum mismatch for {rel} (corrupt archive)")
                 seen.add(rel)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:  # not disk-full etc.: those say so
         if isinstance(e, tarfile.ReadError) and manifest is None and not seen:
             raise ArchiveError(f"{name}: truncated, corrupt or not a .tar.gz model archive ({e})") from None
-        raise ArchiveError(f"{name}: truncated or corrupt archive ({e or type(e).__name__})") from None
+        raise ArchiveError(f"{name}: truncated or corrupt archive ({str(e) or type(e).__name__})") from None
     if manifest is None:
         raise ArchiveError(f"{name}: empty archive (no {MANIFEST})")
     missing = sorted(set(manifest["files"]) - seen)

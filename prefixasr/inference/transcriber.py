@@ -7,7 +7,6 @@ only what a user's file needs first: reading and resampling audio, fbank, choosi
 """
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,8 +22,6 @@ from prefixasr.inference import archive as ar
 from prefixasr.inference.audio import SAMPLE_RATE, AudioError, AudioInput, load_audio
 from prefixasr.inference.result import Transcription, clean_words, make_segments
 
-log = logging.getLogger(__name__)
-
 AUTO = "auto"
 
 
@@ -33,37 +30,33 @@ class LanguageError(ValueError):
 
 
 def load_any(path: PathLike, device: str, epoch: Optional[int] = None, avg: int = 1):
-    """(LoadedModel, TemporaryDirectory or None) from a .tar.gz archive, a packed directory or an
-    experiment directory. The temporary directory holds an unpacked archive; keep it while the model lives."""
+    """A LoadedModel from a .tar.gz archive (verified, unpacked to a temporary directory that is removed
+    once the model is in memory), a packed directory, or an experiment directory (epoch/avg apply)."""
     from prefixasr.inference.pack import load_packed
     from prefixasr.model import load_model
 
     path = Path(path)
     if path.is_dir():
         if (path / ar.MANIFEST).is_file() or (path / ar.WEIGHTS).is_file():
-            return load_packed(path, device), None
-        return load_model(path, epoch=epoch, avg=avg, device=device), None
+            return load_packed(path, device)
+        return load_model(path, epoch=epoch, avg=avg, device=device)
     if not path.exists():
         raise ar.ArchiveError(f"{path}: no such model archive or directory")
-    tmp = tempfile.TemporaryDirectory(prefix="prefixasr-model-")
-    try:
-        ar.extract_archive(path, tmp.name)
-        return load_packed(tmp.name, device), tmp
-    except BaseException:
-        tmp.cleanup()
-        raise
+    with tempfile.TemporaryDirectory(prefix="prefixasr-model-") as tmp:
+        ar.extract_archive(path, tmp)
+        return load_packed(tmp, device)
 
 
 class Transcriber:
     """Speech to text with a packed or trained prefixasr system.
 
-    >>> t = Transcriber.from_pretrained("model.tar.gz")          # or an experiment directory
-    >>> r = t.transcribe("talk.mp3", lang="auto")                 # or (array, sample_rate=8000)
-    >>> r.text, r.language, r.language_prob, r.segments[0].start
+        t = Transcriber.from_pretrained("model.tar.gz")   # or an experiment directory
+        r = t.transcribe("talk.mp3", lang="auto")          # or t.transcribe(array, sample_rate=8000)
+        r.text, r.language, r.language_prob, r.segments[0].start
     """
 
     def __init__(self, loaded, options: DecodeOptions, device: str, window: float = 30.0, overlap: float = 5.0,
-                 max_duration: float = 100.0, tmpdir: Optional[tempfile.TemporaryDirectory] = None):
+                 max_duration: float = 100.0):
         from lhotse import Fbank, FbankConfig
 
         from prefixasr.bin.decode import Decoder
@@ -72,7 +65,6 @@ class Transcriber:
         self.device, self.window, self.overlap, self.max_duration = device, window, overlap, max_duration
         self._decoder = Decoder(loaded, options, "oracle", device)  # checks the method against the model
         self._fbank = Fbank(FbankConfig(num_mel_bins=self.model.cfg["input_dim"]))
-        self._tmpdir = tmpdir  # an unpacked archive lives as long as the Transcriber
 
     @classmethod
     def from_pretrained(cls, path: PathLike, device: Optional[str] = None, method: str = "llm_greedy",
@@ -81,9 +73,9 @@ class Transcriber:
         """Load a model archive (.tar.gz from prefixasr.bin.pack), a packed directory, or an experiment
         directory (then `epoch`/`avg` pick and average checkpoints). `options` overrides `method`."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        loaded, tmp = load_any(path, device, epoch, avg)
-        make_windows(1.0, window, overlap)  # validates window/overlap before any audio is read
-        return cls(loaded, options or DecodeOptions(method=method), device, window, overlap, max_duration, tmp)
+        make_windows(1.0, window, overlap)  # validates window/overlap before the model is read
+        return cls(load_any(path, device, epoch, avg), options or DecodeOptions(method=method), device, window,
+                   overlap, max_duration)
 
     @property
     def languages(self) -> list[str]:
