@@ -25,6 +25,7 @@ max_seg_duration=20.0   # drop training segments longer than this (seconds)
 speed_perturb=false     # add 0.9x/1.1x speed-perturbed copies of the training set
 # ---- tokenizer and LM (stages 4-5)
 nbpe=500                # sentencepiece vocabulary size (id 0 = blank)
+bpe_type=unigram        # sentencepiece model type: unigram | bpe
 pretrained_lm=""        # path or name of a pretrained causal LM; empty = pre-train conf/lm.yaml (stage 5)
 lm_config=conf/lm.yaml  # LM pre-training config
 # ---- prefix-LM training and averaging (stages 6-7)
@@ -86,51 +87,68 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  log "Stage 1: manifests and validation"
-  for dset in ${train_set} ${valid_set} ${test_sets}; do
-    is_done "${data_dir}/manifests/.${dset}.done" && continue
-    # local/data.sh writes either a Kaldi data dir data/<set> or lhotse manifests directly.
-    if [ -f "${data_dir}/${dset}/utt2spk" ]; then
-      utils/validate_data_dir.sh --need-lang true "${data_dir}/${dset}"
-      ${python} -m prefixasr.bin.import_kaldi --data-dir "${data_dir}/${dset}" --split "${dset}" \
-        --output-dir "${data_dir}/manifests"
-    fi
-    for kind in recordings supervisions; do
-      [ -s "${data_dir}/manifests/${dset}_${kind}.jsonl.gz" ] ||
-        die "no ${data_dir}/manifests/${dset}_${kind}.jsonl.gz: stage 0 must write it or a Kaldi dir ${data_dir}/${dset}/"
+  if ! is_done "${data_dir}/manifests/.valid.done"; then
+    log "Stage 1: manifests and validation"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+      # local/data.sh writes either a Kaldi data dir data/<set> or lhotse manifests directly.
+      if [ -f "${data_dir}/${dset}/utt2spk" ]; then
+        utils/validate_data_dir.sh --need-lang true "${data_dir}/${dset}"
+        ${python} -m prefixasr.bin.import_kaldi --data-dir "${data_dir}/${dset}" --split "${dset}" \
+          --output-dir "${data_dir}/manifests"
+      fi
+      for kind in recordings supervisions; do
+        [ -s "${data_dir}/manifests/${dset}_${kind}.jsonl.gz" ] ||
+          die "no ${data_dir}/manifests/${dset}_${kind}.jsonl.gz: stage 0 must write it or a Kaldi dir ${data_dir}/${dset}/"
+      done
     done
-    mark_done "${data_dir}/manifests/.${dset}.done"
-  done
+    if [ ! -s "${lang_dir}/lang2id.json" ] || [ ! -s "${lang_dir}/lm_text.txt" ]; then
+      ${python} -m prefixasr.bin.prepare_lang --manifest-dir "${data_dir}/manifests" \
+        --train-split "${train_set}" --splits ${train_set} ${valid_set} ${test_sets} --output-dir "${lang_dir}"
+    fi
+    # Bad items are reported one a line with a reason and counted; the usable rest goes on.
+    # shellcheck disable=SC2086
+    ${python} -m prefixasr.bin.validate_manifests --manifest-dir "${data_dir}/manifests" \
+      --splits ${train_set} ${valid_set} ${test_sets} --lang-map "${lang_dir}/lang2id.json" \
+      --output-dir "${data_dir}/manifests_valid"
+    mark_done "${data_dir}/manifests/.valid.done"
+  fi
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   log "Stage 2: segmentation (supervision cuts; whole recordings kept for long-form test)"
   for dset in ${train_set} ${valid_set} ${test_sets}; do
     is_done "${data_dir}/cuts/.${dset}.done" && continue
-    perturb=false
-    [ "${dset}" = "${train_set}" ] && perturb=${speed_perturb}
-    ${python} -m prefixasr.bin.make_cuts --data-dir "${data_dir}" --set "${dset}" \
-      --min-duration "${min_seg_duration}" --max-duration "${max_seg_duration}" --speed-perturb "${perturb}"
+    long_opt=""
+    for t in ${test_sets}; do [ "${t}" = "${dset}" ] && [ "${long_form}" = true ] && long_opt=--long; done
+    # shellcheck disable=SC2086
+    ${python} -m prefixasr.bin.make_cuts --manifest-dir "${data_dir}/manifests_valid" --split "${dset}" \
+      --output-dir "${data_dir}/cuts" --min-duration "${min_seg_duration}" \
+      --max-duration "${max_seg_duration}" ${long_opt}
     mark_done "${data_dir}/cuts/.${dset}.done"
   done
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: 80-dim fbank features"
-  for dset in ${train_set} ${valid_set} ${test_sets}; do
-    is_done "${data_dir}/fbank/.${dset}.done" && continue
-    write_replay "${data_dir}/fbank/log/${dset}" 3
-    ${train_cmd} --num-threads "${nj}" "${data_dir}/fbank/log/${dset}/fbank.log" \
-      ${python} -m prefixasr.bin.compute_fbank --data-dir "${data_dir}" --set "${dset}" --num-jobs "${nj}"
-    mark_done "${data_dir}/fbank/.${dset}.done"
+  for cuts in "${data_dir}"/cuts/*_cuts.jsonl.gz; do
+    name=$(basename "${cuts}" .jsonl.gz)
+    is_done "${data_dir}/fbank/.${name}.done" && continue
+    perturb_opt=""
+    [ "${name}" = "${train_set}_cuts" ] && [ "${speed_perturb}" = true ] && perturb_opt=--speed-perturb
+    # shellcheck disable=SC2086
+    ${train_cmd} --num_threads "${nj}" "${data_dir}/fbank/log/${name}.log" \
+      ${python} -m prefixasr.bin.compute_fbank --cuts "${cuts}" \
+      --output-cuts "${data_dir}/fbank/${name}.jsonl.gz" --num-jobs "${nj}" ${perturb_opt}
+    mark_done "${data_dir}/fbank/.${name}.done"
   done
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   if ! is_done "${lang_dir}/.tokenizer.done"; then
-    log "Stage 4: sentencepiece tokenizer (${nbpe} pieces) -> ${lang_dir}"
-    ${python} -m prefixasr.bin.train_tokenizer --data-dir "${data_dir}" --train-set "${train_set}" \
-      --vocab-size "${nbpe}" --output-dir "${lang_dir}"
+    log "Stage 4: sentencepiece tokenizer (${nbpe} pieces, shared by all languages) -> ${lang_dir}/spm.model"
+    ${python} -m prefixasr.bin.train_tokenizer --text "${lang_dir}/lm_text.txt" \
+      --manifest-dir "${data_dir}/manifests_valid" --splits "${train_set}" \
+      --vocab-size "${nbpe}" --model-type "${bpe_type}" --output "${lang_dir}/spm"
     mark_done "${lang_dir}/.tokenizer.done"
   fi
 fi

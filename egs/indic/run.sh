@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Recipe: indic. Thin on purpose: the stages live in the shared ./asr.sh (a symlink to
-# egs/TEMPLATE/asr.sh); this file only sets what differs for this recipe.
+# The Indic recipe: 10 languages, the embedded synthetic long-form corpus by default (no speech
+# download), the proposed system (see conf/train.yaml). The stages live in the shared ./asr.sh
+# (a symlink to egs/TEMPLATE/asr.sh); this file only sets what differs for this recipe.
 # Usage: ./run.sh [--stage N] [--stop_stage M] [any asr.sh option]   (./run.sh --help lists them)
+#   e.g. ./run.sh --langs "hi ta" --stage 0 --stop_stage 4
+#        ./run.sh --data fleurs          # with FLEURS set in db.sh
 set -euo pipefail
 
-langs="hi bn"                 # languages of this recipe
+langs="bn gu hi kn ml mr or pa ta te"   # languages of this recipe (ISO 639-1)
 train_set=train
 valid_set=dev
 test_sets="test"
@@ -15,6 +18,7 @@ cd "$(dirname "$0")"
   --train_set "${train_set}" \
   --valid_set "${valid_set}" \
   --test_sets "${test_sets}" \
+  --local_data_opts "--preset mini" \
   --asr_config conf/train.yaml \
   --lm_config conf/lm.yaml \
   "$@"

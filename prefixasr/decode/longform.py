@@ -4,9 +4,13 @@ Stitching works on timed words. Words carry times from the decoder when it has t
 frames) or else spread evenly over their window (LLM output; `exact=False`). Two neighbouring
 windows A and B overlap on [b0, a1]; the words of A's tail and B's head near that overlap are aligned
 as a longest common subsequence in which two words may match only if they are the same word at nearly
-the same time (|tA - tB| <= tolerance). A matched pair is one word (no duplicates); an unmatched word
-is kept when it lies on its own window's side of the overlap's midpoint (A before it, B after it), which
-is where that window, not its neighbour, saw the whole word (no lost words).
+the same time (midpoints within a tolerance, or sharing most of their time span). A matched pair is
+one word (no duplicates); an unmatched word is kept when it lies on its own window's side of the
+overlap's midpoint (A before it, B after it), which is where that window, not its neighbour, saw the
+whole word (no lost words).
+Limits: spread (LLM) times assume speech fills the window; long pauses inside a window make them
+inaccurate, and words can then be duplicated or dropped at a seam. With decoder times (RNN-T) the
+overlap should be at least as long as a word.
 """
 from __future__ import annotations
 
@@ -55,13 +59,22 @@ def spread_words(texts: Sequence[str], start: float, end: float) -> List[Word]:
 
 
 def _lcs_timed(a: List[Word], b: List[Word], tol: float) -> List[Tuple[Optional[int], Optional[int]]]:
-    """Monotone alignment with the most matches (same text, |mid difference| <= tol), and among those
-    the smallest total time difference (so a word is paired with the same occurrence, not a neighbour)."""
+    """Monotone alignment with the most matches (same text at about the same time: midpoints within
+    tol, or most of the shorter copy's span shared), and among those the smallest total time difference
+    (so a word is paired with the same occurrence, not a neighbour)."""
     n, m = len(a), len(b)
 
     def gain(i: int, j: int) -> Optional[float]:
-        dt = abs(a[i].mid - b[j].mid)
-        return 1.0 - dt / (tol * (n + m + 1)) if a[i].text == b[j].text and dt <= tol else None
+        x, y = a[i], b[j]
+        if x.text != y.text:
+            return None
+        dt = abs(x.mid - y.mid)
+        # a word cut by a window edge keeps only its inside part: its two copies then have distant
+        # midpoints but still cover mostly the same time
+        shared = min(x.end, y.end) - max(x.start, y.start)
+        if dt > tol and shared <= 0.5 * min(x.end - x.start, y.end - y.start):
+            return None
+        return 1.0 - min(dt, 2 * tol) / (2 * tol * (n + m + 1))
 
     dp = [[0.0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):

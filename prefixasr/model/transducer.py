@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prefixasr import losses
+from prefixasr.model.pruned import pruned_loss_from_logits
 
 
 class StatelessDecoder(nn.Module):
@@ -108,16 +109,14 @@ class Transducer(nn.Module):
         y_lens = torch.tensor([len(t) for t in targets], dtype=torch.long, device=device)
 
         dec = self.decoder(sos_y)
-        return losses.pruned_rnnt_loss(
-            am_simple=self.simple_am_proj(enc),
-            lm_simple=self.simple_lm_proj(dec),
-            # project first, prune second: the pruned tensors are (B, T, S, joiner_dim), not (.., C)
-            am_joiner=self.joiner.encoder_proj(enc),
-            lm_joiner=self.joiner.decoder_proj(dec),
-            joiner=lambda am, lm: self.joiner(am, lm, project_input=False),
-            symbols=symbols,
-            x_lens=enc_lens,
-            y_lens=y_lens,
-            config=self.loss_config,
-            reduction="sum",
+        cfg = self.loss_config
+        boundary = losses.make_boundary(enc_lens, y_lens)
+        simple, (px_grad, py_grad) = losses.simple_loss(
+            self.simple_am_proj(enc), self.simple_lm_proj(dec), symbols, boundary, self.blank_id,
+            cfg.lm_scale, cfg.am_scale, reduction="sum",
         )
+        ranges = losses.prune_ranges(px_grad, py_grad, boundary, cfg.prune_range)
+        # project first, prune second: the pruned tensors are (B, T, S, joiner_dim), not (.., C)
+        am_pruned, lm_pruned = losses.prune(self.joiner.encoder_proj(enc), self.joiner.decoder_proj(dec), ranges)
+        logits = self.joiner(am_pruned, lm_pruned, project_input=False)
+        return simple, pruned_loss_from_logits(logits, symbols, ranges, boundary, self.blank_id)

@@ -16,7 +16,9 @@ preset=mini             # synthetic only: mini (CPU demo) | full (hours per lang
 seed=42                 # synthetic only: same seed, same corpus
 noise_snr=""            # synthetic only: background noise SNR in dB (empty: clean)
 code_switch_prob=0.0    # synthetic only: share of utterances ending in an English phrase
-synthetic_opts=""       # synthetic only: more prepare_synthetic options (e.g. "--train-utts 20")
+train_utts=""           # synthetic only: train utterances per language (empty: the preset's)
+dev_utts=""             # synthetic only: dev utterances per language (empty: the preset's)
+test_utts=""            # synthetic only: test utterances per language (empty: the preset's)
 download_dir=downloads  # synthetic only: cache of the Debian packages and harvested text
 nj=2                    # parallel jobs
 python=python3          # interpreter
@@ -30,12 +32,14 @@ need() { [ -n "$2" ] || die "--data ${data} needs $1 set in db.sh (or the enviro
 
 case "${data}" in
   synthetic)
-    noise_opt=()
-    [ -n "${noise_snr}" ] && noise_opt=(--noise-snr "${noise_snr}")
-    # shellcheck disable=SC2086  # synthetic_opts is a word list on purpose
+    opts=()
+    [ -n "${noise_snr}" ] && opts+=(--noise-snr "${noise_snr}")
+    [ -n "${train_utts}" ] && opts+=(--train-utts "${train_utts}")
+    [ -n "${dev_utts}" ] && opts+=(--dev-utts "${dev_utts}")
+    [ -n "${test_utts}" ] && opts+=(--test-utts "${test_utts}")
     ${python} -m prefixasr.bin.prepare_synthetic --preset "${preset}" --languages "${lang_list[@]}" \
       --seed "${seed}" --output-dir "${data_dir}" --download-dir "${download_dir}" --num-jobs "${nj}" \
-      --code-switch-prob "${code_switch_prob}" "${noise_opt[@]}" ${synthetic_opts}
+      --code-switch-prob "${code_switch_prob}" "${opts[@]}"
     ;;  # it also writes lang2id.json and an LM text free of dev/test sentences
   fleurs)
     need FLEURS "${FLEURS}"
