@@ -28,6 +28,7 @@ nbpe=500                # sentencepiece vocabulary size (id 0 = blank)
 bpe_type=unigram        # sentencepiece model type: unigram | bpe
 pretrained_lm=""        # path or name of a pretrained causal LM; empty = pre-train conf/lm.yaml (stage 5)
 lm_config=conf/lm.yaml  # LM pre-training config
+lm_args=""              # extra section.key=value overrides for prefixasr.bin.train_lm
 # ---- prefix-LM training and averaging (stages 6-7)
 asr_config=conf/train.yaml  # system config (model, losses, optimiser)
 asr_tag=""              # experiment name; empty = derived from the config's file name
@@ -38,9 +39,10 @@ decode_methods="llm_greedy"  # space separated: llm_greedy llm_beam rnnt_greedy 
 decode_args=""          # extra options for prefixasr.bin.decode
 long_form=true          # also decode whole long recordings (windowing + stitching)
 results=RESULTS.md      # results table written by stage 9
+baseline=""             # system (exp sub-directory) that RESULTS.md compares against; empty = none
 help_message="Usage: egs/<recipe>/run.sh [options]   (or ./asr.sh [options] in the recipe directory)
 Stages: 0 data  1 manifests+validation  2 segmentation  3 features  4 tokenizer  5 LM pre-training
-        6 prefix-LM training  7 averaging  8 decoding  9 scoring + ${results}"
+        6 prefix-LM training  7 averaging  8 decoding  9 scoring + ${results}  10 packing (model.tar.gz)"
 
 cd "$(dirname "$0")"  # the recipe directory (asr.sh is its symlink), wherever we were called from
 _run_args=$(printf '%q ' ./asr.sh "$@")  # for the replay scripts
@@ -157,10 +159,11 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   if [ -n "${pretrained_lm}" ]; then
     log "Stage 5: using the pretrained LM ${pretrained_lm}; nothing to pre-train"
   elif ! is_done "${lm_exp}/.done"; then
-    log "Stage 5: pre-train the LM (${lm_config}) -> ${lm_exp} (log: ${lm_exp}/train.log)"
+    log "Stage 5: pre-train the LM (${lm_config}) -> ${lm_exp} (log: ${lm_exp}/train_lm.log)"
     write_replay "${lm_exp}" 5
-    ${train_cmd} "${lm_exp}/train.log" ${python} -m prefixasr.bin.train_lm --config "${lm_config}" \
-      --text "${lang_dir}/lm_text.txt" --tokenizer "${lang_dir}/spm.model" --exp-dir "${lm_exp}"
+    # shellcheck disable=SC2086
+    ${train_cmd} "${lm_exp}/log/train_lm.log" ${python} -m prefixasr.bin.train_lm --config "${lm_config}" \
+      --exp-dir "${lm_exp}" data.text="${lang_dir}/lm_text.txt" data.tokenizer="${lang_dir}/spm.model" ${lm_args}
     mark_done "${lm_exp}/.done"
   fi
 fi
@@ -169,15 +172,15 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   if ! is_done "${asr_exp}/.train.done"; then
     log "Stage 6: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
     write_replay "${asr_exp}" 6
-    if [ "${ngpu}" -gt 1 ]; then
-      launcher="torchrun --standalone --nproc_per_node ${ngpu} -m"
-    else
-      launcher="${python} -m"
-    fi
-    # shellcheck disable=SC2086
+    launcher="${python} -m"
+    [ "${ngpu}" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node ${ngpu} -m"
+    resume_opt=""
+    compgen -G "${asr_exp}/checkpoint-*.pt" >/dev/null || compgen -G "${asr_exp}/epoch-*.pt" >/dev/null &&
+      resume_opt=--resume  # an interrupted run continues where it stopped
     # Paths are config overrides (section.key=value); the model itself is all in the config.
-    ${cuda_cmd} --gpu "${ngpu}" "${asr_exp}/train.log" ${launcher} prefixasr.bin.train \
-      --config "${asr_config}" --exp-dir "${asr_exp}" \
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" "${asr_exp}/log/train.log" ${launcher} prefixasr.bin.train \
+      --config "${asr_config}" --exp-dir "${asr_exp}" ${resume_opt} \
       data.train_cuts="${data_dir}/fbank/${train_set}_cuts.jsonl.gz" \
       data.valid_cuts="${data_dir}/fbank/${valid_set}_cuts.jsonl.gz" \
       data.tokenizer="${lang_dir}/spm.model" data.lang_map="${lang_dir}/lang2id.json" \
@@ -188,26 +191,26 @@ fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   if ! is_done "${asr_exp}/.avg${avg}.done"; then
-    log "Stage 7: average the last ${avg} epochs of ${asr_exp} into ${asr_exp}/model.tar.gz"
-    ${python} -m prefixasr.bin.pack --exp-dir "${asr_exp}" --avg "${avg}" --out "${asr_exp}/model.tar.gz"
+    log "Stage 7: average the last ${avg} epochs of ${asr_exp}"
+    ${python} -m prefixasr.bin.average_checkpoints --exp-dir "${asr_exp}" --avg "${avg}"
     mark_done "${asr_exp}/.avg${avg}.done"
   fi
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
   log "Stage 8: decode ${test_sets} with ${decode_methods}"
-  forms=segments
-  [ "${long_form}" = true ] && forms="segments long"
   for dset in ${test_sets}; do
+    forms=segments
+    [ "${long_form}" = true ] && [ -f "${data_dir}/fbank/${dset}_long_cuts.jsonl.gz" ] && forms="segments long"
     for method in ${decode_methods}; do
       for form in ${forms}; do
         dir=${asr_exp}/decode_${dset}_${method}
         cuts=${data_dir}/fbank/${dset}_cuts.jsonl.gz
         form_opts=""
         if [ "${form}" = long ]; then
-          dir=${dir}_long
+          dir=${asr_exp}/decode_${dset}_long_${method}
           cuts=${data_dir}/fbank/${dset}_long_cuts.jsonl.gz
-          form_opts=--long-form
+          form_opts="--long-form --set-name ${dset}_long"
         fi
         is_done "${dir}/.done" && continue
         write_replay "${dir}" 8
@@ -231,10 +234,19 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     [ "${dir}/scores.json" -nt "${dir}/text" ] && continue
     ${python} -m prefixasr.bin.score "${dir}"
   done
-  if [ -f "${results}" ] && [ -z "$(find "${exp_dir}" -name scores.json -newer "${results}")" ]; then
-    log "${results} is newer than every scores.json; skipping"
-  else
-    ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}"
-    log "Results: ${PWD}/${results}"
+  baseline_opt=""
+  [ -n "${baseline}" ] && baseline_opt="--baseline ${baseline}"
+  # shellcheck disable=SC2086
+  ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" ${baseline_opt}
+  log "Results: ${PWD}/${results}"
+fi
+
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+  if ! is_done "${asr_exp}/.pack.done"; then
+    log "Stage 10: pack ${asr_exp} (last ${avg} epochs averaged) into ${asr_exp}/model.tar.gz"
+    ${python} -m prefixasr.bin.pack --exp-dir "${asr_exp}" --avg "${avg}" --results "${results}" \
+      --out "${asr_exp}/model.tar.gz"
+    mark_done "${asr_exp}/.pack.done"
   fi
+  log "Transcribe your own audio: python -m prefixasr.bin.transcribe --model ${asr_exp}/model.tar.gz FILE..."
 fi
