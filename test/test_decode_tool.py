@@ -171,3 +171,38 @@ def test_clear_errors(env, tmp_path, capsys):
     assert _run(exp, seg, tmp_path / "o3", "--method", "rnnt_beam", "--beam", "3", "--no-score") == 1
     err = capsys.readouterr().err
     assert "decoded with other settings (options, suffix)" in err
+
+
+def test_recording_language_not_in_lang2id(env, tmp_path, capsys):
+    """With per-language prompts a recording's unknown language is an error naming both, not prompt id 0."""
+    exp, _, lng = env
+    cuts = CutSet.from_file(lng).to_eager()
+    cut = next(iter(cuts))
+    for s in cut.supervisions:
+        s.language = "xx"
+    bad = tmp_path / "bad_long_cuts.jsonl.gz"
+    cuts.to_file(bad)
+    assert _run(exp, bad, tmp_path / "o", "--method", "rnnt_greedy", "--long-form", "--window", "4",
+                "--overlap", "1") == 1
+    assert f"recording {cut.id}: language 'xx' is not in the model's lang2id map" in capsys.readouterr().err
+
+
+def test_long_form_result_words_and_language_logits(env):
+    """The library's long-form path: unrounded stitched words, and mean LID logits when predicted."""
+    from prefixasr.decode.decoder import Decoder
+    from prefixasr.decode.runner import DecodeOptions
+    from prefixasr.model import load_model
+
+    exp, _, lng = env
+    cut = next(iter(CutSet.from_file(lng)))
+    feats = torch.as_tensor(cut.load_features())
+    dec = Decoder(load_model(exp), DecodeOptions("rnnt_greedy"), "predicted")
+    res = dec.long_form(feats, "hi", cut.id, 4.0, 1.0, 3.0)
+    assert res.words and res.lang_logits.shape == (3,)
+    assert res.language == dec.lang_map.language(int(res.lang_logits.argmax()))
+    assert abs(float(res.lang_probs.sum()) - 1.0) < 1e-5 and res.language_prob == float(res.lang_probs.max())
+    rec = dec.recording(cut, 4.0, 1.0, 3.0)
+    assert rec["hyp"] == res.text and rec["pred_lang"] == res.language
+    assert rec["ctm"] == [[w.text, round(w.start, 2), round(max(w.end - w.start, 0.01), 2)] for w in res.words]
+    given = dec.long_form(feats, "te", cut.id, 4.0, 1.0, 3.0, predict=False)
+    assert given.language == "te" and given.lang_logits is None and given.language_prob is None

@@ -30,18 +30,15 @@ import argparse
 import logging
 import re
 import sys
-import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import torch
-from tqdm import tqdm
 
 from prefixasr.common import setup_logging
+from prefixasr.decode.decoder import LANGID_MODES, Decoder, decode_cuts
 from prefixasr.decode.llm_search import LlmSearchConfig
-from prefixasr.decode.longform import make_windows, stitch
-from prefixasr.decode.runner import (FRAME_SHIFT, METHODS, DecodeOptions, Decoded, check_method, decode_batch,
-                                     feature_windows, strip_special, timed_words)
+from prefixasr.decode.runner import METHODS, DecodeOptions
 from prefixasr.decode.writer import DecodeDirWriter
 
 log = logging.getLogger("decode")
@@ -75,7 +72,7 @@ def get_parser() -> argparse.ArgumentParser:
     s.add_argument("--length-penalty", type=float, default=1.0,
                    help="llm_beam: finished hypotheses are ranked by logp / length**this")
     s.add_argument("--max-sym-per-frame", type=int, default=1, help="rnnt_greedy: symbols per frame")
-    s.add_argument("--langid", choices=("oracle", "predicted"), default="oracle",
+    s.add_argument("--langid", choices=LANGID_MODES, default="oracle",
                    help="language prompt from the cut (oracle) or from the language-ID head")
     lf = p.add_argument_group("long-form")
     lf.add_argument("--long-form", action="store_true", help="decode whole recordings in overlapping windows")
@@ -94,7 +91,7 @@ def set_name_of(cuts_path: Path) -> str:
     return re.sub(r"^cuts_|_cuts$", "", name)
 
 
-def settings_suffix(args, avg: int) -> str:
+def settings_suffix(args: argparse.Namespace, avg: int) -> str:
     """icefall-style tag for file names: llm_beam_epoch-20_avg-5_beam-4[_longform-30-5][_langid-predicted]."""
     parts = [args.method, f"epoch-{args.epoch if args.epoch is not None else 'last'}", f"avg-{avg}"]
     if args.method.endswith("beam"):
@@ -104,91 +101,6 @@ def settings_suffix(args, avg: int) -> str:
     if args.langid == "predicted":
         parts.append("langid-predicted")
     return "_".join(parts)
-
-
-class Decoder:
-    """Holds the loaded model and options; turns cuts into result records."""
-
-    def __init__(self, loaded, opts: DecodeOptions, langid: str, device: str):
-        self.model, self.tok, self.lang_map = loaded.model, loaded.tokenizer, loaded.lang_map
-        self.opts, self.langid, self.device = opts, langid, device
-        self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
-        check_method(self.model, opts.method)
-        if langid == "predicted" and self.model.lid_head is None:
-            raise ValueError("--langid predicted: this system has no language-ID head")
-
-    def _lang_ids(self, feats, lens, langs: List[str], utts: List[str]):
-        if self.langid == "predicted":
-            logits = self.model.predict_language(feats, lens)
-            ids = logits.argmax(-1)
-            return ids, [self.lang_map.language(int(i)) for i in ids]
-        out = []
-        for lang, utt in zip(langs, utts):
-            if lang in self.lang_map:
-                out.append(self.lang_map.index(lang))
-            elif self.model.soft_prompt is not None and self.model.soft_prompt.prompt_type == "langid":
-                raise ValueError(f"utterance {utt}: language {lang!r} is not in the model's lang2id map")
-            else:
-                out.append(0)  # no per-language prompt: the id is not used
-        return torch.tensor(out, dtype=torch.long, device=self.device), None
-
-    def _clean(self, d: Decoded) -> tuple[str, Decoded]:
-        d = strip_special(d, self.tok, self.blank_id)
-        return self.tok.decode(d.tokens), d
-
-    def segments(self, batch) -> List[dict]:
-        feats, lens = batch.features.to(self.device), batch.feature_lens.to(self.device)
-        lang_ids, pred = self._lang_ids(feats, lens, batch.languages, batch.cut_ids)
-        res = decode_batch(self.model, feats, lens, lang_ids, self.opts)
-        out = []
-        for k, d in enumerate(res):
-            rec = {"utt": batch.cut_ids[k], "lang": batch.languages[k], "ref": batch.texts[k],
-                   "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * FRAME_SHIFT}
-            if pred is not None:
-                rec["pred_lang"] = pred[k]
-            out.append(rec)
-        return out
-
-    def recording(self, cut, window: float, overlap: float, max_duration: float) -> dict:
-        feats = torch.as_tensor(cut.load_features(), dtype=torch.float32)
-        n = feats.size(0)
-        spans = make_windows(n * FRAME_SHIFT, window, overlap)
-        frames = feature_windows(n, spans)
-        sups = sorted(cut.supervisions, key=lambda s: s.start)
-        lang = sups[0].language if sups else ""
-        per_batch = max(1, int(max_duration // window))
-        pieces, pred_logits = [], []
-        for b0 in range(0, len(frames), per_batch):
-            chunk = frames[b0 : b0 + per_batch]
-            lens = torch.tensor([e - s for s, e in chunk], dtype=torch.long)
-            x = torch.zeros(len(chunk), int(lens.max()), feats.size(1))
-            for i, (s, e) in enumerate(chunk):
-                x[i, : e - s] = feats[s:e]
-            x, lens = x.to(self.device), lens.to(self.device)
-            if self.langid == "predicted":
-                # one language per recording: the mean of the windows' logits, computed before decoding
-                pred_logits.append(self.model.predict_language(x, lens).sum(0))
-            pieces.append((chunk, x, lens))
-        pred = None
-        if pred_logits:
-            pred_id = int(torch.stack(pred_logits).sum(0).argmax())
-            pred = self.lang_map.language(pred_id)
-            lang_id = pred_id
-        else:
-            lang_id = int(self._lang_ids(None, None, [lang], [cut.id])[0][0])
-        hyps = []
-        for chunk, x, lens in pieces:
-            ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)
-            for (s, e), d in zip(chunk, decode_batch(self.model, x, lens, ids, self.opts)):
-                text, d = self._clean(d)
-                hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))
-        words = stitch(hyps)
-        rec = {"utt": cut.id, "lang": lang, "ref": " ".join(s.text or "" for s in sups),
-               "hyp": " ".join(w.text for w in words), "duration": n * FRAME_SHIFT,
-               "ctm": [[w.text, round(w.start, 2), round(max(w.end - w.start, 0.01), 2)] for w in words]}
-        if pred is not None:
-            rec["pred_lang"] = pred
-        return rec
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -202,10 +114,9 @@ def main(argv: Optional[list] = None) -> int:
         return 1
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from lhotse import CutSet
 
-    from prefixasr.data.datamodule import AsrDataModule, unpack_batch
     from prefixasr.model import load_model
     from prefixasr.scoring.formats import wer_line
     from prefixasr.scoring.score_dir import score_dir
@@ -234,30 +145,9 @@ def run(args) -> int:
     todo = [c for c in mine if c not in writer.done]
     log.info("job %d/%d: %d cuts, %d already decoded, %d to go -> %s", args.job_index, args.num_jobs,
              len(mine), len(mine) - len(todo), len(todo), decode_dir)
-    audio, t0 = 0.0, time.time()
-    bar = tqdm(total=len(todo), unit="utt", desc=f"decode {set_name} {args.method}", mininterval=5)
     if todo:
-        sub = cuts.subset(cut_ids=todo)
-        if args.long_form:
-            for cut in sub:
-                rec = dec.recording(cut, args.window, args.overlap, args.max_duration)
-                writer.append([rec])
-                audio += rec["duration"]
-                bar.update(1)
-                bar.set_postfix(rtf=f"{(time.time() - t0) / max(audio, 1e-9):.3f}")
-        else:
-            dm = AsrDataModule(max_duration=args.max_duration, num_workers=0, world_size=1, rank=0,
-                               on_the_fly_feats=not next(iter(sub)).has_features, shuffle=False)
-            for batch in dm.test_dataloader(sub):
-                recs = dec.segments(unpack_batch(batch, normalize=False))
-                writer.append(recs)
-                audio += sum(r["duration"] for r in recs)
-                bar.update(len(recs))
-                bar.set_postfix(rtf=f"{(time.time() - t0) / max(audio, 1e-9):.3f}")
-    bar.close()
-    if audio:
-        log.info("decoded %.1f s of audio in %.1f s: real-time factor %.4f", audio, time.time() - t0,
-                 (time.time() - t0) / audio)
+        decode_cuts(dec, cuts.subset(cut_ids=todo), writer, args.long_form, args.window, args.overlap,
+                    args.max_duration, desc=f"decode {set_name} {args.method}")
     if not writer.finish(info):
         return 0
     if args.score:

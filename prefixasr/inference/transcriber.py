@@ -1,7 +1,7 @@
 """The Python API: `Transcriber.from_pretrained(path).transcribe(audio)`.
 
-Audio of any length goes through the decode tool's own long-form path (windows, search, stitching:
-prefixasr.bin.decode.Decoder.recording), so a file transcribed here gives the same words as
+Audio of any length goes through the long-form path the decode tool uses (windows, language ID, search,
+stitching: prefixasr.decode.decoder.Decoder.long_form), so a file transcribed here gives the same words as
 `prefixasr.bin.decode --long-form` on the same model, features and settings. What is added here is
 only what a user's file needs first: reading and resampling audio, fbank, choosing the language.
 """
@@ -10,17 +10,21 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
 
 from prefixasr.common import PathLike
-from prefixasr.decode.longform import Word, make_windows
-from prefixasr.decode.runner import FRAME_SHIFT, DecodeOptions, feature_windows
+from prefixasr.decode.decoder import Decoder
+from prefixasr.decode.longform import make_windows
+from prefixasr.decode.runner import DecodeOptions
 from prefixasr.inference import archive as ar
 from prefixasr.inference.audio import SAMPLE_RATE, AudioError, AudioInput, load_audio
 from prefixasr.inference.result import Transcription, clean_words, make_segments
+
+if TYPE_CHECKING:
+    from prefixasr.model import LoadedModel
 
 AUTO = "auto"
 
@@ -29,7 +33,7 @@ class LanguageError(ValueError):
     """A language the model cannot use (unknown code, or `auto` without a language-ID head)."""
 
 
-def load_any(path: PathLike, device: str, epoch: Optional[int] = None, avg: int = 1):
+def load_any(path: PathLike, device: str, epoch: Optional[int] = None, avg: int = 1) -> "LoadedModel":
     """A LoadedModel from a .tar.gz archive (verified, unpacked to a temporary directory that is removed
     once the model is in memory), a packed directory, or an experiment directory (epoch/avg apply)."""
     from prefixasr.inference.pack import load_packed
@@ -55,14 +59,12 @@ class Transcriber:
         r.text, r.language, r.language_prob, r.segments[0].start
     """
 
-    def __init__(self, loaded, options: DecodeOptions, device: str, window: float = 30.0, overlap: float = 5.0,
-                 max_duration: float = 100.0):
+    def __init__(self, loaded: "LoadedModel", options: DecodeOptions, device: str, window: float = 30.0,
+                 overlap: float = 5.0, max_duration: float = 100.0):
         from lhotse import Fbank, FbankConfig
 
-        from prefixasr.bin.decode import Decoder
-
         self.model, self.lang_map = loaded.model, loaded.lang_map
-        self.device, self.window, self.overlap, self.max_duration = device, window, overlap, max_duration
+        self.window, self.overlap, self.max_duration = window, overlap, max_duration
         self._decoder = Decoder(loaded, options, "oracle", device)  # checks the method against the model
         self._fbank = Fbank(FbankConfig(num_mel_bins=self.model.cfg["input_dim"]))
 
@@ -100,38 +102,6 @@ class Transcriber:
         """16 kHz samples -> (T, 80) fbank, the same extractor the recipe's feature stage uses."""
         return torch.from_numpy(self._fbank.extract(samples, SAMPLE_RATE))
 
-    @torch.inference_mode()
-    def predict_language(self, feats: torch.Tensor) -> tuple[str, float]:
-        """Language and its probability for a whole recording: the language-ID logits summed over the
-        decoding windows (as prefixasr.bin.decode --langid predicted does), then a softmax of their mean."""
-        spans = make_windows(feats.size(0) * FRAME_SHIFT, self.window, self.overlap)
-        frames = feature_windows(feats.size(0), spans)
-        per_batch = max(1, int(self.max_duration // self.window))
-        total = torch.zeros(len(self.lang_map))
-        for b0 in range(0, len(frames), per_batch):
-            chunk = frames[b0:b0 + per_batch]
-            lens = torch.tensor([e - s for s, e in chunk], dtype=torch.long)
-            x = torch.zeros(len(chunk), int(lens.max()), feats.size(1))
-            for i, (s, e) in enumerate(chunk):
-                x[i, :e - s] = feats[s:e]
-            total += self.model.predict_language(x.to(self.device), lens.to(self.device)).float().sum(0).cpu()
-        probs = (total / len(frames)).softmax(-1)
-        best = int(total.argmax())
-        return self.lang_map.language(best), float(probs[best])
-
-    def _cut(self, feats: torch.Tensor, lang: Optional[str], name: str):
-        """An in-memory lhotse cut: the decode tool's long-form path reads features and language from cuts."""
-        from lhotse import Features, MonoCut, SupervisionSegment
-        from lhotse.features.io import MemoryRawWriter
-
-        duration = feats.size(0) * FRAME_SHIFT
-        key = MemoryRawWriter().write(name, feats.numpy())
-        f = Features(type=self._fbank.name, num_frames=feats.size(0), num_features=feats.size(1),
-                     frame_shift=FRAME_SHIFT, sampling_rate=SAMPLE_RATE, start=0.0, duration=duration,
-                     storage_type=MemoryRawWriter.name, storage_path="", storage_key=key)
-        sup = SupervisionSegment(id=name, recording_id=name, start=0.0, duration=duration, language=lang or "")
-        return MonoCut(id=name, start=0.0, duration=duration, channel=0, features=f, supervisions=[sup])
-
     def transcribe(self, audio: AudioInput, sample_rate: Optional[int] = None, lang: Optional[str] = None,
                    name: Optional[str] = None) -> Transcription:
         """Transcribe a path, or a numpy array / torch tensor with its `sample_rate`.
@@ -143,16 +113,14 @@ class Transcriber:
         name = name or (str(audio) if isinstance(audio, (str, os.PathLike)) else "<array>")
         samples = load_audio(audio, sample_rate, name)
         feats = self.features(samples)
-        prob = None
-        if lang == AUTO or (lang is None and self.has_language_id):
-            lang, prob = self.predict_language(feats)
-        elif lang is None and len(self.languages) == 1:
+        predict = lang == AUTO or (lang is None and self.has_language_id)
+        if lang is None and len(self.languages) == 1:
             lang = self.languages[0]
-        rec = self._decoder.recording(self._cut(feats, lang, "audio"), self.window, self.overlap, self.max_duration)
+        res = self._decoder.long_form(feats, None if predict else lang, name, self.window, self.overlap,
+                                      self.max_duration, predict=predict)
         duration = len(samples) / SAMPLE_RATE
-        words = clean_words([Word(w, s, s + d) for w, s, d in rec["ctm"]], duration)
-        return Transcription(text=rec["hyp"], language=lang, language_prob=prob, segments=make_segments(words),
-                             duration=duration, name=name)
+        return Transcription(text=res.text, language=res.language, language_prob=res.language_prob,
+                             segments=make_segments(clean_words(res.words, duration)), duration=duration, name=name)
 
 
 __all__ = ["AudioError", "LanguageError", "Transcriber"]

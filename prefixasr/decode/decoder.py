@@ -1,0 +1,187 @@
+"""Decode with a loaded system: segment batches, or whole recordings in overlapping windows that are
+decoded in batches and stitched. Shared by prefixasr.bin.decode and prefixasr.inference, so a file
+transcribed through the Python API gives the decode tool's words."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
+
+import torch
+from tqdm import tqdm
+
+from prefixasr.decode.longform import Word, make_windows, stitch
+from prefixasr.decode.runner import (FRAME_SHIFT, DecodeOptions, Decoded, check_method, decode_batch,
+                                     feature_windows, strip_special, timed_words)
+from prefixasr.decode.writer import DecodeDirWriter
+
+if TYPE_CHECKING:
+    from lhotse import CutSet
+    from lhotse.cut import Cut
+
+    from prefixasr.data.datamodule import AsrBatch
+    from prefixasr.model import LoadedModel
+
+log = logging.getLogger("decode")
+LANGID_MODES = ("oracle", "predicted")
+
+
+@dataclass
+class LongFormResult:
+    """One recording decoded in windows. Times are unrounded seconds; rounding is the writers' job."""
+    words: List[Word]
+    language: Optional[str]  # the language whose prompt was used (as given, or predicted)
+    lang_logits: Optional[torch.Tensor] = None  # (L,) mean language-ID logits over the windows, when predicted
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def lang_probs(self) -> Optional[torch.Tensor]:
+        return None if self.lang_logits is None else self.lang_logits.softmax(-1)
+
+    @property
+    def language_prob(self) -> Optional[float]:
+        """Posterior of the predicted language (None when the language was given)."""
+        probs = self.lang_probs
+        return None if probs is None else float(probs.max())
+
+
+class Decoder:
+    """Holds the loaded model and options; turns cuts or features into results."""
+
+    def __init__(self, loaded: "LoadedModel", opts: DecodeOptions, langid: str = "oracle", device: str = "cpu"):
+        if langid not in LANGID_MODES:
+            raise ValueError(f"langid must be one of {LANGID_MODES}, got {langid!r}")
+        self.model, self.tok, self.lang_map = loaded.model, loaded.tokenizer, loaded.lang_map
+        self.opts, self.langid, self.device = opts, langid, device
+        self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
+        check_method(self.model, opts.method)
+        if langid == "predicted":
+            self._check_lid()
+
+    def _check_lid(self) -> None:
+        if self.model.lid_head is None:
+            raise ValueError("--langid predicted: this system has no language-ID head")
+
+    def lang_id(self, lang: Optional[str], what: str) -> int:
+        """The prompt id of a given language; `what` ("utterance X", "recording X") names the culprit."""
+        if lang in self.lang_map:
+            return self.lang_map.index(lang)
+        if self.model.soft_prompt is not None and self.model.soft_prompt.prompt_type == "langid":
+            raise ValueError(f"{what}: language {lang!r} is not in the model's lang2id map "
+                             f"({', '.join(self.lang_map.languages)})")
+        return 0  # no per-language prompt: the id is not used
+
+    def _clean(self, d: Decoded) -> Tuple[str, Decoded]:
+        d = strip_special(d, self.tok, self.blank_id)
+        return self.tok.decode(d.tokens), d
+
+    @torch.inference_mode()
+    def segments(self, batch: "AsrBatch") -> List[dict]:
+        """Decode a batch of segments into decode-dir records (utt, lang, ref, hyp, duration[, pred_lang])."""
+        feats, lens = batch.features.to(self.device), batch.feature_lens.to(self.device)
+        pred = None
+        if self.langid == "predicted":
+            lang_ids = self.model.predict_language(feats, lens).argmax(-1)
+            pred = [self.lang_map.language(int(i)) for i in lang_ids]
+        else:
+            lang_ids = torch.tensor([self.lang_id(lang, f"utterance {utt}")
+                                     for lang, utt in zip(batch.languages, batch.cut_ids)],
+                                    dtype=torch.long, device=self.device)
+        out = []
+        for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts)):
+            rec = {"utt": batch.cut_ids[k], "lang": batch.languages[k], "ref": batch.texts[k],
+                   "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * FRAME_SHIFT}
+            if pred is not None:
+                rec["pred_lang"] = pred[k]
+            out.append(rec)
+        return out
+
+    @torch.inference_mode()
+    def long_form(self, feats: torch.Tensor, lang: Optional[str], name: str, window: float, overlap: float,
+                  max_duration: float, predict: Optional[bool] = None) -> LongFormResult:
+        """Decode a (T, F) feature matrix in windows of `window` s overlapping by `overlap` s, at most
+        `max_duration` s of windows per batch, and stitch. `predict` (default: this decoder's --langid)
+        picks the language with the language-ID head instead of using `lang`."""
+        predict = self.langid == "predicted" if predict is None else predict
+        if predict:
+            self._check_lid()
+        n = feats.size(0)
+        frames = feature_windows(n, make_windows(n * FRAME_SHIFT, window, overlap))
+        per_batch = max(1, int(max_duration // window))
+        batches, lid_sums = [], []
+        for b0 in range(0, len(frames), per_batch):
+            chunk = frames[b0 : b0 + per_batch]
+            lens = torch.tensor([e - s for s, e in chunk], dtype=torch.long)
+            x = torch.zeros(len(chunk), int(lens.max()), feats.size(1))
+            for i, (s, e) in enumerate(chunk):
+                x[i, : e - s] = feats[s:e]
+            x, lens = x.to(self.device), lens.to(self.device)
+            if predict:
+                # one language per recording, from all windows, chosen before any window is decoded
+                lid_sums.append(self.model.predict_language(x, lens).sum(0))
+            batches.append((chunk, x, lens))
+        logits = None
+        if predict:
+            total = torch.stack(lid_sums).sum(0).float().cpu()
+            lang_id = int(total.argmax())
+            lang, logits = self.lang_map.language(lang_id), total / len(frames)
+        else:
+            lang_id = self.lang_id(lang, f"recording {name}")
+        hyps = []
+        for chunk, x, lens in batches:
+            ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)
+            for (s, e), d in zip(chunk, decode_batch(self.model, x, lens, ids, self.opts)):
+                text, d = self._clean(d)
+                hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))
+        return LongFormResult(stitch(hyps), lang, logits)
+
+    def recording(self, cut: "Cut", window: float, overlap: float, max_duration: float) -> dict:
+        """Decode a whole recording cut into a decode-dir record (with `ctm`; the language is the first
+        supervision's, or predicted with --langid predicted)."""
+        feats = torch.as_tensor(cut.load_features(), dtype=torch.float32)
+        sups = sorted(cut.supervisions, key=lambda s: s.start)
+        lang = sups[0].language if sups else ""
+        res = self.long_form(feats, lang, cut.id, window, overlap, max_duration)
+        rec = {"utt": cut.id, "lang": lang, "ref": " ".join(s.text or "" for s in sups), "hyp": res.text,
+               "duration": feats.size(0) * FRAME_SHIFT,
+               "ctm": [[w.text, round(w.start, 2), round(max(w.end - w.start, 0.01), 2)] for w in res.words]}
+        if res.lang_logits is not None:
+            rec["pred_lang"] = res.language
+        return rec
+
+
+def decode_cuts(dec: Decoder, cuts: "CutSet", writer: DecodeDirWriter, long_form: bool = False,
+                window: float = 30.0, overlap: float = 5.0, max_duration: float = 100.0,
+                desc: str = "decode") -> float:
+    """Decode every cut of a non-empty set (whole recordings with `long_form`, else segment batches of
+    `max_duration` s), appending records to `writer` as they come so an interrupted run resumes.
+    Returns the seconds of audio decoded."""
+    from prefixasr.data.datamodule import AsrDataModule, unpack_batch  # lhotse-heavy: only when decoding
+
+    audio, t0 = 0.0, time.time()
+    bar = tqdm(total=len(cuts), unit="utt", desc=desc, mininterval=5)
+
+    def records() -> Iterable[List[dict]]:
+        if long_form:
+            for cut in cuts:
+                yield [dec.recording(cut, window, overlap, max_duration)]
+            return
+        dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0,
+                           on_the_fly_feats=not next(iter(cuts)).has_features, shuffle=False)
+        for batch in dm.test_dataloader(cuts):
+            yield dec.segments(unpack_batch(batch, normalize=False))
+
+    for recs in records():
+        writer.append(recs)
+        audio += sum(r["duration"] for r in recs)
+        bar.update(len(recs))
+        bar.set_postfix(rtf=f"{(time.time() - t0) / max(audio, 1e-9):.3f}")
+    bar.close()
+    if audio:
+        log.info("decoded %.1f s of audio in %.1f s: real-time factor %.4f", audio, time.time() - t0,
+                 (time.time() - t0) / audio)
+    return audio
