@@ -123,3 +123,18 @@ def test_lid_head_predicts_each_language():
     model = _model()
     feats, lens, _, _ = fake_batch()
     assert model.predict_language(feats, lens).shape == (3, NUM_LANGS)
+
+
+def test_prompts_start_from_text_embeddings():
+    class Tok:
+        def encode(self, text):
+            return [5 + len(text) % 7, 9]
+
+    torch.manual_seed(0)
+    cfg = tiny_config(prompt={"type": "langid", "init": "text"})
+    model = build_model(cfg, VOCAB, NUM_LANGS, tokenizer=Tok(), languages=["hi", "ta", "xx"])
+    emb = model.llm.get_input_embeddings().weight
+    for i, lang in enumerate(["hi", "ta", "xx"]):
+        ids = Tok().encode({"hi": "हिन्दी", "ta": "தமிழ்"}.get(lang, lang))
+        expect = emb[[ids[j % 2] for j in range(3)]]
+        assert torch.equal(model.soft_prompt.weight[i], expect)

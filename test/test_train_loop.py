@@ -112,3 +112,11 @@ def test_pessimistic_batch_failure_tells_user_to_lower_max_duration(tmp_path, co
 def test_bad_config_key_is_a_clear_error(tmp_path, corpus):
     with pytest.raises(ValueError, match="unknown config key train.lrr"):
         _run(tmp_path, system_config(corpus), tmp_path / "bad", "train.lrr=1")
+
+
+def test_gradient_accumulation_steps_once_per_two_batches(tmp_path, corpus):
+    exp = tmp_path / "accum"
+    cfg = system_config(corpus, num_epochs=1, accum_grad=2, scan_pessimistic_batches=False)
+    assert _run(tmp_path, cfg, exp) == 0
+    state = load_checkpoint(exp / "epoch-1.pt")
+    assert state["step"] == state["batch_in_epoch"] // 2 and state["step"] > 0

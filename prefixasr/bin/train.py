@@ -57,6 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
+    setup_logging(args.log_level)  # to stderr until the exp dir's train.log is known
     saved = args.exp_dir / EXP_CONFIG
     if args.resume and saved.is_file():
         import yaml
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(saved, encoding="utf-8") as f:
             cfg = load_config(None, args.overrides, base=yaml.safe_load(f))
     elif args.config is None:
-        raise SystemExit(f"error: --config is required (no {saved} to resume from)")
+        raise ValueError(f"--config is required (no {saved} to resume from)")
     else:
         cfg = load_config(args.config, args.overrides)
 
@@ -106,5 +107,4 @@ if __name__ == "__main__":
         sys.exit(main())
     except (BatchTooLarge, FileNotFoundError, ValueError, KeyError) as err:
         logging.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

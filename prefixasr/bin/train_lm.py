@@ -70,5 +70,4 @@ if __name__ == "__main__":
         sys.exit(main())
     except (FileNotFoundError, ValueError) as err:
         logging.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

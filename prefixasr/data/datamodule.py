@@ -8,6 +8,8 @@ utterance's language. `unpack_batch` turns lhotse's dict into the project's `Asr
 """
 from __future__ import annotations
 
+import itertools
+
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -79,10 +81,15 @@ class AsrDataModule:
             # cuts than buckets (a handful of long recordings).
             return SimpleCutSampler(cuts, max_duration=c.max_duration, shuffle=False,
                                     world_size=c.world_size, rank=c.rank)
+        # lhotse asserts num_buckets <= number of cuts; a tiny corpus gets fewer buckets instead.
+        num_buckets = sum(1 for _ in itertools.islice(cuts, c.num_buckets))
+        if num_buckets < 2:
+            return SimpleCutSampler(cuts, max_duration=c.max_duration, shuffle=c.shuffle,
+                                    world_size=c.world_size, rank=c.rank, seed=c.seed)
         return DynamicBucketingSampler(
             cuts,
             max_duration=c.max_duration,
-            num_buckets=c.num_buckets,
+            num_buckets=num_buckets,
             shuffle=c.shuffle,
             drop_last=c.drop_last,
             buffer_size=c.buffer_size,

@@ -53,7 +53,7 @@ class FeedForward(nn.Module):
             nn.LayerNorm(d_model),
             nn.Linear(d_model, ffn_dim),
             nn.SiLU(),
-            nn.Dropout(dropout),
+            # one dropout per residual branch: on CPU each mask costs as much as a small matmul
             nn.Linear(ffn_dim, d_model),
             nn.Dropout(dropout),
         )

@@ -23,6 +23,16 @@ def load_cuts(path: str, what: str) -> CutSet:
         raise FileNotFoundError(f"data.{what}: {path} does not exist (run the feature stage first)") from None
 
 
+def max_tokens_per_frame(model_cfg: Dict[str, Any]) -> int | None:
+    """What the alignment losses of a system allow (see CutFilter)."""
+    loss = model_cfg["loss"]
+    if loss["ctc_weight"] > 0:
+        return 1
+    if loss["rnnt_weight"] > 0:
+        return model_cfg["rnnt"]["prune_range"] - 1
+    return None
+
+
 def prefix_frames(num_frames: int, stack: int) -> int:
     """Speech-prefix length of an utterance: x4 Conv2d subsampling, then ceil(/stack)."""
     sub = ((num_frames - 1) // 2 - 1) // 2
@@ -32,16 +42,19 @@ def prefix_frames(num_frames: int, stack: int) -> int:
 class CutFilter:
     """Drops cuts the model cannot learn from, counting (and logging the first few of) each reason.
 
-    Transducer/CTC alignments need at least one prefix frame per token.
+    `max_tokens_per_frame`: CTC needs a prefix frame per token (1); the pruned RNN-T can emit up to
+    prune_range - 1 symbols on one frame; None (CE only) puts no limit.
     """
 
-    def __init__(self, tokenizer: Any, min_duration: float, max_duration: float, stack: int, needs_alignment: bool):
+    def __init__(self, tokenizer: Any, min_duration: float, max_duration: float, stack: int,
+                 max_tokens_per_frame: int | None):
         self.tokenizer = tokenizer
         self.min_duration = min_duration
         self.max_duration = max_duration
         self.stack = stack
-        self.needs_alignment = needs_alignment
-        self.counts: Counter = Counter()
+        self.max_tokens_per_frame = max_tokens_per_frame
+        self.counts: Counter = Counter()  # this epoch (cleared by the trainer)
+        self._logged: Counter = Counter()  # whole run: only the first few of each reason are logged
 
     def _reason(self, cut: Any) -> tuple[str, str] | None:
         """(counter key, detail) of why `cut` is dropped, or None to keep it."""
@@ -54,7 +67,8 @@ class CutFilter:
         if tokens == 0:
             return "empty text", ""
         frames = prefix_frames(cut.num_frames if cut.has_features else int(cut.duration * 100), self.stack)
-        if frames < 1 or (self.needs_alignment and tokens > frames):
+        limit = self.max_tokens_per_frame
+        if frames < 1 or (limit is not None and tokens > limit * frames):
             return "too many tokens", f"{tokens} tokens but {frames} prefix frames"
         return None
 
@@ -64,7 +78,8 @@ class CutFilter:
             return True
         key, detail = reason
         self.counts[key] += 1
-        if self.counts[key] <= 5:
+        self._logged[key] += 1
+        if self._logged[key] <= 5:
             logging.warning("skipping cut %s: %s %s", cut.id, key, detail)
         return False
 

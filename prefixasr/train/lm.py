@@ -24,6 +24,7 @@ LM_DEFAULTS: Dict[str, Any] = {
         "text": None,  # one normalised sentence per line (data/lang/lm_text.txt)
         "tokenizer": None,  # the sentencepiece model the ASR systems use
         "valid_fraction": 0.02,  # held-out lines for perplexity
+        "valid_max_lines": 300,  # at most this many (perplexity is computed several times)
         "max_lines": 0,  # 0: all lines
     },
     "model": {"arch": copy.deepcopy(MODEL_DEFAULTS["llm"]["arch"])},
@@ -80,10 +81,10 @@ def pack(lines: Sequence[str], tokenizer: Any, block_size: int) -> torch.Tensor:
     return torch.tensor(ids[: n * block_size], dtype=torch.long).view(n, block_size)
 
 
-def split(lines: List[str], fraction: float, seed: int) -> Tuple[List[str], List[str]]:
+def split(lines: List[str], fraction: float, max_valid: int, seed: int) -> Tuple[List[str], List[str]]:
     lines = list(lines)
     random.Random(seed).shuffle(lines)
-    n_valid = max(1, int(len(lines) * fraction))
+    n_valid = min(max(1, int(len(lines) * fraction)), max_valid)
     return lines[n_valid:], lines[:n_valid]
 
 
@@ -116,7 +117,7 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
 
     t = cfg["train"]
     train_lines, valid_lines = split(read_lines(cfg["data"]["text"], cfg["data"]["max_lines"]),
-                                     cfg["data"]["valid_fraction"], t["seed"])
+                                     cfg["data"]["valid_fraction"], cfg["data"]["valid_max_lines"], t["seed"])
     train_blocks = pack(train_lines, tokenizer, t["block_size"])
     valid_blocks = pack(valid_lines, tokenizer, min(t["block_size"], 32))
     logging.info("LM data: %d train lines -> %d blocks of %d; %d held-out lines", len(train_lines),

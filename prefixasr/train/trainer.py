@@ -14,7 +14,8 @@ from torch.nn.parallel import DistributedDataParallel
 from prefixasr.data.batch import AsrBatch
 from prefixasr.data.datamodule import AsrDataModule, unpack_batch
 from prefixasr.train import checkpoint as ckpt
-from prefixasr.train.data import CutFilter, batch_targets, pessimistic_batch, stats_summary, total_duration
+from prefixasr.train.data import (CutFilter, batch_targets, max_tokens_per_frame, pessimistic_batch, stats_summary,
+                                 total_duration)
 from prefixasr.train.dist import DistInfo, all_reduce_sum, all_true
 from prefixasr.train.optim import build_optimizer, build_scheduler
 
@@ -46,14 +47,10 @@ class Trainer:
         loader = {**cfg["data"]["loader"], "world_size": info.world_size, "rank": info.rank}
         self.datamodule = AsrDataModule.from_dict(loader)
         m = cfg["model"]
-        self.cut_filter = CutFilter(
-            tokenizer, cfg["data"]["min_duration"], cfg["data"]["max_duration_utt"], m["projector"]["stack"],
-            needs_alignment=m["loss"]["rnnt_weight"] > 0 or m["loss"]["ctc_weight"] > 0,
-        )
+        filter_args = (tokenizer, cfg["data"]["min_duration"], cfg["data"]["max_duration_utt"],
+                       m["projector"]["stack"], max_tokens_per_frame(m))
+        self.cut_filter, self.valid_filter = CutFilter(*filter_args), CutFilter(*filter_args)
         self.train_cuts = train_cuts.filter(self.cut_filter)
-        self.valid_filter = CutFilter(self.cut_filter.tokenizer, self.cut_filter.min_duration,
-                                      self.cut_filter.max_duration, self.cut_filter.stack,
-                                      self.cut_filter.needs_alignment)
         self.valid_cuts = None if valid_cuts is None else valid_cuts.filter(self.valid_filter)
         self.use_amp = info.device.type == "cuda" and self.t["amp"] == "bf16"
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
@@ -134,8 +131,7 @@ class Trainer:
         if self.step == 0 and self.t["scan_pessimistic_batches"]:
             self.scan_pessimistic_batch()
         while self.epoch <= self.t["num_epochs"] and not self._done():
-            self._train_epoch()
-            if self._done() and self.batch_in_epoch > 0:
+            if not self._train_epoch():  # stopped by max_steps inside the epoch
                 self.save(self.exp_dir / f"checkpoint-{self.step}.pt", epoch_done=False)
                 break
             self.validate()
@@ -148,8 +144,10 @@ class Trainer:
     def _done(self) -> bool:
         return 0 < self.t["max_steps"] <= self.step
 
-    def _train_epoch(self) -> None:
+    def _train_epoch(self) -> bool:
+        """One (possibly resumed) epoch; False when max_steps stopped it before the data ran out."""
         self.model.train()
+        resumed = self._sampler_state is not None
         self._train_dl = self.datamodule.train_dataloader(self.train_cuts, sampler_state=self._sampler_state)
         if self._sampler_state is None:
             self._train_dl.sampler.set_epoch(self.epoch)
@@ -160,6 +158,7 @@ class Trainer:
             ckpt.set_rng_state(self._pending_rng)
             self._pending_rng = None
         accum = self.t["accum_grad"]
+        self.optimizer.zero_grad(set_to_none=True)  # drop a partial accumulation left by the last epoch
         sums: Dict[str, float] = {}
         t0, micro = time.time(), 0
         for raw in batches:
@@ -191,9 +190,13 @@ class Trainer:
                 if self.info.is_main:
                     ckpt.prune_step_checkpoints(self.exp_dir, self.t["keep_last_n"])
             if self._done():
-                break
+                return False
         logging.info("epoch %d: %d batches; cuts skipped by filters: %s", self.epoch, self.batch_in_epoch,
                      self.cut_filter.report())
+        if self.batch_in_epoch == 0 and not resumed:
+            raise ValueError(f"epoch {self.epoch} had no training batches (cuts skipped: {self.cut_filter.report()}): "
+                             "check data.train_cuts, or set data.loader.drop_last=false / lower max_duration")
+        return True
 
     def _optimizer_step(self) -> None:
         norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],

@@ -20,6 +20,7 @@ train_utts=""           # synthetic only: train utterances per language (empty: 
 dev_utts=""             # synthetic only: dev utterances per language (empty: the preset's)
 test_utts=""            # synthetic only: test utterances per language (empty: the preset's)
 download_dir=downloads  # synthetic only: cache of the Debian packages and harvested text
+text_dir=""             # synthetic only: use <text_dir>/<lang>.txt sentences instead of harvesting
 nj=2                    # parallel jobs
 python=python3          # interpreter
 . utils/log.sh
@@ -37,6 +38,7 @@ case "${data}" in
     [ -n "${train_utts}" ] && opts+=(--train-utts "${train_utts}")
     [ -n "${dev_utts}" ] && opts+=(--dev-utts "${dev_utts}")
     [ -n "${test_utts}" ] && opts+=(--test-utts "${test_utts}")
+    [ -n "${text_dir}" ] && opts+=(--text-dir "${text_dir}")
     ${python} -m prefixasr.bin.prepare_synthetic --preset "${preset}" --languages "${lang_list[@]}" \
       --seed "${seed}" --output-dir "${data_dir}" --download-dir "${download_dir}" --num-jobs "${nj}" \
       --code-switch-prob "${code_switch_prob}" "${opts[@]}"

@@ -1,4 +1,4 @@
-"""LM pre-training tool, checkpoint averaging tool, config includes/overrides."""
+"""LM pre-training tool, checkpoint averaging tool, config includes/overrides, cut filtering."""
 import json
 
 import torch
@@ -78,3 +78,26 @@ def test_every_shipped_system_config_resolves():
     for f in files:
         cfg = load_config(f)
         assert cfg["data"]["train_cuts"] and cfg["data"]["tokenizer"] and cfg["data"]["lang_map"]
+
+
+def test_cut_filter_counts_each_reason():
+    from types import SimpleNamespace
+
+    from prefixasr.train.data import CutFilter, max_tokens_per_frame, prefix_frames
+
+    class Tok:
+        def encode(self, text):
+            return list(range(len(text.split())))
+
+    def cut(cid, dur, text):
+        sup = SimpleNamespace(text=text, language="hi")
+        return SimpleNamespace(id=cid, duration=dur, supervisions=[sup], has_features=True, num_frames=int(dur * 100))
+
+    assert prefix_frames(100, 2) == 12 and prefix_frames(3, 1) == 0
+    rnnt = {"loss": {"ctc_weight": 0.0, "rnnt_weight": 0.5}, "rnnt": {"prune_range": 5}}
+    assert max_tokens_per_frame(rnnt) == 4
+    f = CutFilter(Tok(), 0.3, 10.0, stack=2, max_tokens_per_frame=1)
+    kept = [c.id for c in [cut("ok", 2.0, "a b c"), cut("short", 0.1, "a"), cut("long", 11.0, "a"),
+                           cut("empty", 2.0, ""), cut("dense", 0.5, " ".join("x" * 9))] if f(c)]
+    assert kept == ["ok"]
+    assert dict(f.counts) == {"duration": 2, "empty text": 1, "too many tokens": 1}

@@ -1,0 +1,97 @@
+"""A micro run of egs/indic/run.sh from stage 0 to the last stage (2 languages, a few utterances,
+1 epoch), then: a rerun skips every stage, and `--stage N` resumes from N.
+
+Needs espeak-ng (installed by `make -C tools`); the text is the hand-written test fixture, so no
+download happens.
+"""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "egs" / "indic"
+FIXTURE = ROOT / "test" / "fixtures" / "data" / "sentences.tsv"
+LANGS = ["hi", "ta"]
+LAST_STAGE = 10
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+
+
+def _text_dir(root: Path) -> Path:
+    d = root / "text"
+    d.mkdir(parents=True)
+    rows = [l.split("\t") for l in FIXTURE.read_text(encoding="utf-8").splitlines() if l and not l.startswith("#")]
+    for lang in LANGS:
+        (d / f"{lang}.txt").write_text("".join(t + "\n" for l, t in rows if l == lang), encoding="utf-8")
+    (d / "en_phrases.txt").write_text("open file\nsettings\n", encoding="utf-8")
+    return d
+
+
+def _run(work: Path, *extra: str) -> str:
+    env = dict(os.environ, PATH=f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
+    cmd = [
+        "bash", str(RECIPE / "run.sh"),
+        "--langs", " ".join(LANGS),
+        "--data_dir", str(work / "data"),
+        "--exp_dir", str(work / "exp"),
+        "--results", str(work / "RESULTS.md"),
+        "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1",
+        "--nbpe", "60",
+        "--nj", "1",
+        "--avg", "1",
+        "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=32",
+        "--asr_args", "train.num_epochs=1 train.warmup_steps=2",
+        "--decode_methods", "llm_greedy rnnt_greedy",
+        "--decode_args", "--max-new-tokens 8",
+        *extra,
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, f"run.sh {' '.join(extra)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+    return out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("indic_micro")
+    _text_dir(work)
+    log = _run(work)
+    return work, log
+
+
+def test_every_stage_ran_and_wrote_its_outputs(micro_run):
+    work, log = micro_run
+    for n in range(LAST_STAGE + 1):
+        assert f"Stage {n}:" in log, f"stage {n} did not run"
+    exp = work / "exp" / "train"
+    for f in ("config.yaml", "epoch-1.pt", "model.tar.gz"):
+        assert (exp / f).is_file(), f
+    for method in ("llm_greedy", "rnnt_greedy"):
+        for d in (exp / f"decode_test_{method}", exp / f"decode_test_long_{method}"):
+            assert (d / "text").is_file() and (d / "wer").is_file(), d
+            assert (d / "run.sh").is_file(), "each decode dir gets a replay script"
+    results = (work / "RESULTS.md").read_text(encoding="utf-8")
+    assert "|system|hi|ta|avg|" in results, "a per-language table"
+    assert (work / "RESULTS_test_wer.png").is_file(), "and its bar chart"
+
+
+def test_rerun_skips_every_stage(micro_run):
+    work, _ = micro_run
+    before = {p: p.stat().st_mtime_ns for p in (work / "exp").rglob("*") if p.is_file()}
+    log = _run(work)
+    assert "skipping" in log
+    for p in ("prepare_synthetic", "train_lm.py", "trainer.py", "decode.py"):
+        assert f"[{p}" not in log, f"a rerun ran {p} again"
+    changed = [p for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t and p.name != "RESULTS.md"]
+    assert not changed, f"a rerun rewrote {changed[:5]}"
+
+
+def test_stage_option_resumes_from_that_stage(micro_run):
+    work, _ = micro_run
+    decode_dir = work / "exp" / "train" / "decode_test_rnnt_greedy"
+    shutil.rmtree(decode_dir)
+    log = _run(work, "--stage", "8", "--stop_stage", "9")
+    assert "Stage 0:" not in log and "Stage 6:" not in log
+    assert (decode_dir / "wer").is_file()
