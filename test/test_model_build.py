@@ -1,4 +1,5 @@
 """Shapes, masks, batch-vs-single equality, prompts per language, branch gradients."""
+import pytest
 import torch
 
 from test_model_fixtures import NUM_LANGS, VOCAB, fake_batch, tiny_config
@@ -138,3 +139,23 @@ def test_prompts_start_from_text_embeddings():
         ids = Tok().encode({"hi": "हिन्दी", "ta": "தமிழ்"}.get(lang, lang))
         expect = emb[[ids[j % 2] for j in range(3)]]
         assert torch.equal(model.soft_prompt.weight[i], expect)
+
+
+@pytest.mark.parametrize("arch", ["bloom", "qwen2"])
+def test_pretrained_hf_llms_batch_like_single(tmp_path, arch):
+    """Any HF causal LM directory works (here tiny random BLOOM / Qwen2 built offline)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    conf = AutoConfig.for_model(arch, vocab_size=VOCAB + 5, hidden_size=32, n_layer=2, n_head=2,
+                                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                intermediate_size=64)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(conf).save_pretrained(str(tmp_path / arch))
+    cfg = tiny_config(llm={"type": "pretrained", "path": str(tmp_path / arch)}, blank_id=None)
+    model = build_model(cfg, VOCAB, NUM_LANGS).eval()
+    assert model.transducer.blank_id == VOCAB
+    feats, lens, targets, lang = fake_batch()
+    _, stats = model(feats, lens, targets, lang)
+    single = sum(model(feats[i:i + 1, : int(lens[i])], lens[i:i + 1], [targets[i]], lang[i:i + 1])[1]["ce"]
+                 for i in range(3))
+    assert abs(stats["ce"] - single) < 1e-4 * single

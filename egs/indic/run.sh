@@ -11,6 +11,7 @@ langs="bn gu hi kn ml mr or pa ta te"   # languages of this recipe (ISO 639-1)
 train_set=train
 valid_set=dev
 test_sets="test"
+nbpe=1000                 # ten scripts need ~540 single characters; the rest are merges
 
 cd "$(dirname "$0")"
 ./asr.sh \
@@ -19,6 +20,7 @@ cd "$(dirname "$0")"
   --valid_set "${valid_set}" \
   --test_sets "${test_sets}" \
   --local_data_opts "--preset mini" \
+  --nbpe "${nbpe}" \
   --asr_config conf/train.yaml \
   --lm_config conf/lm.yaml \
   "$@"

@@ -123,6 +123,19 @@ class ConformerLayer(nn.Module):
         return self.norm(x)
 
 
+def utterance_cmvn(features: torch.Tensor, lens: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Per-utterance mean/variance normalisation of each fbank bin over its valid frames.
+
+    Raw log-mel values sit far from zero with a speaker/channel offset; normalising per utterance
+    (not per batch) keeps a batch exactly equal to its items, and padded frames stay zero.
+    """
+    mask = lengths_to_mask(lens, features.size(1)).unsqueeze(-1).to(features.dtype)
+    n = lens.clamp(min=1).to(features.dtype)[:, None, None]
+    mean = (features * mask).sum(1, keepdim=True) / n
+    var = (((features - mean) * mask) ** 2).sum(1, keepdim=True) / n
+    return (features - mean) * torch.rsqrt(var + eps) * mask
+
+
 def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.Tensor:
     pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
     inv = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
@@ -155,7 +168,7 @@ class ConformerEncoder(nn.Module):
         )
 
     def forward(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, lens = self.subsampling(features, feature_lens)
+        x, lens = self.subsampling(utterance_cmvn(features, feature_lens), feature_lens)
         x = self.dropout(x + sinusoidal_positions(x.size(1), self.d_model, x.device))
         mask = lengths_to_mask(lens, x.size(1))
         for layer in self.layers:

@@ -3,6 +3,7 @@ any Hugging Face causal LM loaded from a local directory / model name.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any, Dict
 
@@ -52,8 +53,11 @@ def freeze(module: nn.Module) -> None:
 def llm_hidden_states(
     llm: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor
 ) -> torch.Tensor:
-    """Last hidden states of the LLM body; the caller applies the LM head only where it needs logits."""
-    out = llm.base_model(
-        inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-    )
+    """Last hidden states of the LLM body; the caller applies the LM head only where it needs logits.
+
+    Models with relative positions from the mask (BLOOM's ALiBi) take no position_ids.
+    """
+    body = llm.base_model
+    kwargs = {"position_ids": position_ids} if "position_ids" in inspect.signature(body.forward).parameters else {}
+    out = body(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False, **kwargs)
     return out.last_hidden_state
