@@ -23,10 +23,19 @@ declare -A opt
 prev=
 for a in "$@"; do opt[x$prev]=$a; prev=$a; done
 [ -n "${opt[x--output]:-}" ] && touch "${opt[x--output]}"
-if [ "$2" = prefixasr.bin.import_kaldi ]; then
-  mkdir -p "${opt[x--output-dir]}"
-  for k in recordings supervisions; do echo x > "${opt[x--output-dir]}/${opt[x--split]}_$k.jsonl.gz"; done
-fi
+[ -n "${opt[x--output-cuts]:-}" ] && mkdir -p "$(dirname "${opt[x--output-cuts]}")" && touch "${opt[x--output-cuts]}"
+case "$2" in
+  prefixasr.bin.import_kaldi)
+    mkdir -p "${opt[x--output-dir]}"
+    for k in recordings supervisions; do echo x > "${opt[x--output-dir]}/${opt[x--split]}_$k.jsonl.gz"; done ;;
+  prefixasr.bin.make_cuts)
+    mkdir -p "${opt[x--output-dir]}"
+    touch "${opt[x--output-dir]}/${opt[x--split]}_cuts.jsonl.gz"
+    [[ " $* " == *" --long "* ]] && touch "${opt[x--output-dir]}/${opt[x--split]}_long_cuts.jsonl.gz" ;;
+  prefixasr.bin.prepare_lang)
+    mkdir -p "${opt[x--output-dir]}"
+    echo x > "${opt[x--output-dir]}/lang2id.json"; echo x > "${opt[x--output-dir]}/lm_text.txt" ;;
+esac
 exit 0
 """
 
@@ -92,16 +101,17 @@ def test_setup_recipe_shares_the_stage_script(recipe) -> None:
 def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     r, calls = recipe()
     assert r.returncode == 0, r.stderr
-    # per stage: 3 sets for manifests/cuts; features 2 parts + combine per set; decode 2 forms x (2 + 1)
-    assert tools(calls) == (["import_kaldi"] * 3 + ["make_cuts"] * 3 + ["compute_fbank"] * 3
-                            + ["train_tokenizer", "train_lm", "train", "pack"]
-                            + ["decode"] * 4 + ["show_results"])
-    jobs = sorted(c.split("--job-index ")[1].split()[0] for c in calls if "decode_test_llm_greedy_long" in c)
+    # per stage: 3 sets for manifests/cuts; features for 3 sets + the long test cuts; decode 2 forms x 2 jobs
+    assert tools(calls) == (["import_kaldi"] * 3 + ["prepare_lang", "validate_manifests"] + ["make_cuts"] * 3
+                            + ["compute_fbank"] * 4
+                            + ["train_tokenizer", "train_lm", "train", "average_checkpoints"]
+                            + ["decode"] * 4 + ["show_results", "pack"])
+    jobs = sorted(c.split("--job-index ")[1].split()[0] for c in calls if "decode_test_long_llm_greedy" in c)
     assert jobs == ["0", "1"]  # JOB substituted by run.pl, then $((JOB-1)) expanded by the job's shell
     d = recipe.dir
     assert (d / "data/train/utt2lang").read_text().splitlines()[0] == "spk1-u0 hi"
-    assert (d / "exp/train/train.log").is_file()  # the job's log, written by run.pl
-    assert (d / "exp/train/decode_test_llm_greedy_long/log/decode.2.log").is_file()
+    assert (d / "exp/train/log/train.log").is_file()  # the job's log, written by run.pl
+    assert (d / "exp/train/decode_test_long_llm_greedy/log/decode.2.log").is_file()
     replay = (d / "exp/train/run.sh").read_text()
     assert "--stage 6 --stop_stage 6" in replay and "--langs hi" in replay
 

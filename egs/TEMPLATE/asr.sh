@@ -234,11 +234,15 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     [ "${dir}/scores.json" -nt "${dir}/text" ] && continue
     ${python} -m prefixasr.bin.score "${dir}"
   done
-  baseline_opt=""
-  [ -n "${baseline}" ] && baseline_opt="--baseline ${baseline}"
-  # shellcheck disable=SC2086
-  ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" ${baseline_opt}
-  log "Results: ${PWD}/${results}"
+  if [ -f "${results}" ] && [ -z "$(find "${exp_dir}" -name scores.json -newer "${results}")" ]; then
+    log "${results} is newer than every scores.json; skipping"
+  else
+    baseline_opt=""
+    [ -n "${baseline}" ] && baseline_opt="--baseline ${baseline}"
+    # shellcheck disable=SC2086
+    ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" ${baseline_opt}
+    log "Results: ${results}"
+  fi
 fi
 
 if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then

@@ -159,7 +159,7 @@ class SpeechPrefixLM(nn.Module):
         lang_ids: torch.Tensor,
         step: int = 0,
     ) -> tuple[torch.Tensor, Dict[str, float]]:
-        """Training loss normalised by the number of predicted tokens (y and EOS), and summed stats.
+        """Training loss: token-level terms per predicted token (y and EOS), LID per utterance; summed stats.
 
         stats holds each term's batch sum (`ce`, `rnnt_simple`, `rnnt_pruned`, `ctc`, `lid`) plus
         `tokens`, `utterances` and `frames`, so loggers can aggregate over batches and ranks.
@@ -179,10 +179,12 @@ class SpeechPrefixLM(nn.Module):
         if self.ctc is not None:
             terms["ctc"] = self.ctc.loss(prefix, prefix_lens, targets)
             total = total + w["ctc_weight"] * terms["ctc"]
-        if self.lid_head is not None:
-            terms["lid"] = F.cross_entropy(self.lid_head(enc, enc_lens).float(), lang_ids, reduction="sum")
-            total = total + w["lid_weight"] * terms["lid"]
         tokens = sum(len(t) + 1 for t in targets)
+        total = total / tokens
+        if self.lid_head is not None:
+            # one label per utterance: normalised per utterance, or its gradient would vanish
+            terms["lid"] = F.cross_entropy(self.lid_head(enc, enc_lens).float(), lang_ids, reduction="sum")
+            total = total + w["lid_weight"] * terms["lid"] / len(targets)
         stats = {k: float(v.detach()) for k, v in terms.items()}
         stats.update(tokens=float(tokens), utterances=float(len(targets)), frames=float(feature_lens.sum()))
-        return total / tokens, stats
+        return total, stats
