@@ -78,6 +78,11 @@ def test_transducer_interface_for_search():
     logits = t.joiner(t.encoder_proj(enc), t.decoder_proj(dec), project_input=False)
     assert logits.shape == (2, 1, VOCAB)
     assert torch.allclose(logits, t.joiner(enc, dec))
+    # the contexts search feeds are exactly those training saw: a blank context = the padded start
+    sos_y = torch.tensor([[0, 7, 9]])
+    train_dec = t.decoder(sos_y)  # (1, 3, C), left-padded
+    for u, ctx in enumerate([[0, 0], [0, 7], [7, 9]]):
+        assert torch.allclose(train_dec[0, u], t.decoder(torch.tensor([ctx]), need_pad=False)[0, 0], atol=1e-6)
 
 
 def test_blank_appended_when_tokenizer_has_no_spare_id():

@@ -1,6 +1,8 @@
 """LM pre-training tool, checkpoint averaging tool, config includes/overrides, cut filtering."""
 import json
 
+import pytest
+
 import torch
 import yaml
 
@@ -66,6 +68,9 @@ def test_config_includes_and_overrides(tmp_path):
     assert cfg["train"]["lr"] == 0.2 and cfg["train"]["warmup_steps"] == 7
     assert cfg["model"]["prompt"]["type"] == "shared"
     assert parse_overrides(["a.b=[1, 2]", "c=null"]) == {"a": {"b": [1, 2]}, "c": None}
+    assert load_config(None, ["train.lr=4e-3"])["train"]["lr"] == 0.004  # YAML 1.1 reads 4e-3 as a string
+    with pytest.raises(ValueError, match="train.lr must be a number"):
+        load_config(None, ["train.lr=fast"])
 
 
 def test_every_shipped_system_config_resolves():

@@ -72,8 +72,18 @@ def merge(base: Dict[str, Any], override: Dict[str, Any], where: str = "") -> Di
                 raise TypeError(f"config key {where}{key} must be a mapping")
             out[key] = merge(out[key], value, f"{where}{key}.")
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _coerce(out[key], value, f"{where}{key}")
     return out
+
+
+def _coerce(default: Any, value: Any, name: str) -> Any:
+    """YAML reads `1e-3` (no dot) as a string: turn such strings into the default's numeric type."""
+    if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
+        try:
+            return float(value) if isinstance(default, float) or not value.lstrip("-").isdigit() else int(value)
+        except ValueError:
+            raise ValueError(f"config key {name} must be a number, got {value!r}") from None
+    return copy.deepcopy(value)
 
 
 def model_config(config: Dict[str, Any]) -> Dict[str, Any]:

@@ -100,7 +100,8 @@ class SpeechPrefixLM(nn.Module):
         rel = pos - shift  # position within the row's own content
         mask = (rel >= 0) & (rel < row_lens[:, None])
         in_text = rel >= k + prefix_lens[:, None]
-        idx = torch.where(in_text, k + tp + rel - k - prefix_lens[:, None], rel)
+        # prompt and prefix cells sit at `rel` in src; text cell j = rel - k - p_i sits at k + tp + j
+        idx = torch.where(in_text, tp + rel - prefix_lens[:, None], rel)
         idx = torch.where(mask, idx, torch.zeros_like(idx))
         embeds = src.gather(1, idx[..., None].expand(-1, -1, src.size(-1)))
         embeds = embeds * mask[..., None].to(embeds.dtype)

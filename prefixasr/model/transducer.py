@@ -21,7 +21,9 @@ class StatelessDecoder(nn.Module):
         super().__init__()
         self.blank_id = blank_id
         self.context_size = context_size
-        self.embedding = nn.Embedding(vocab_size, decoder_dim)
+        # blank's embedding is fixed at zero, so the zero left-padding of training equals a blank context
+        # (what search starts from)
+        self.embedding = nn.Embedding(vocab_size, decoder_dim, padding_idx=blank_id)
         self.conv = (
             nn.Conv1d(decoder_dim, decoder_dim, context_size, groups=decoder_dim, bias=False)
             if context_size > 1
