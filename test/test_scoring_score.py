@@ -42,6 +42,7 @@ def test_score_dir_outputs(tmp_path):
     assert js["num_missing_hyp"] == 1 and js["num_extra_hyp"] == 1
     assert js["per_lang"]["bn"]["wer"]["errors"] == 0
     assert js["per_lang"]["hi"]["wer"]["ref_len"] == 6
+    assert js["per_lang"]["hi"]["wer"]["ins"] == 4 and js["per_lang"]["bn"]["wer"]["ins"] == 0  # for show_results
     assert js["hallucination"]["long_hyp_pct"] == 25.0 and js["hallucination"]["loop_pct"] == 25.0
     if sclite.sclite_command() is not None:
         result = (d / "result.txt").read_text(encoding="utf-8")

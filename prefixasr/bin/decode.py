@@ -106,9 +106,9 @@ def settings_suffix(args: argparse.Namespace, avg: int) -> str:
 def main(argv: Optional[list] = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.log_level)
-    torch.set_grad_enabled(False)
     try:
-        return run(args)
+        with torch.inference_mode():  # scoped: main() is also called in-process (tests, tools)
+            return run(args)
     except (FileNotFoundError, ValueError, KeyError) as e:
         log.error("%s", e)
         return 1

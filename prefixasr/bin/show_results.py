@@ -2,11 +2,18 @@
 
 Usage:
   python -m prefixasr.bin.show_results --exp-root egs/indic/exp --baseline prefixlm_ce --output egs/indic/RESULTS.md
+  # the paper's comparison: relative changes against both the fine-tuned prefixLM and the frozen soft prompt
+  python -m prefixasr.bin.show_results --exp-root egs/indic/exp --baseline ft_ce frozen_shared \
+      --output egs/indic/RESULTS.md
 
 Reads `<exp-root>/<system>/decode_<set>_<method>[_suffix]/scores.json` (run prefixasr.bin.score first).
 Writes RESULTS.md (environment header; per test set a WER table and a CER table with a column per
-language, the macro average "avg", the pooled "all", the relative change of "avg" against --baseline,
-and hallucination shares) and one PNG bar chart per test set next to it (`<output stem>_<set>_wer.png`).
+language, the macro average "avg", the pooled "all", one "rel. vs <baseline>" column per --baseline
+system with the relative change of "avg" against it (negative is better), and in the WER table the
+hallucination shares; then a word insertion-rate table: insertions / reference words in % per language,
+"avg" and "all") and one PNG bar chart per test set next to it (`<output stem>_<set>_wer.png`).
+A baseline is a system (exp sub-directory) or system/setting; a row is compared with the baseline's
+row of the same decode setting when there is one, else with the baseline's first row.
 Exit status: 0 ok, 1 no scored decode dir found or an unknown baseline.
 """
 from __future__ import annotations
@@ -33,8 +40,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", type=Path, default=Path("RESULTS.md"), help="markdown file to write")
     g.add_argument("--no-charts", dest="charts", action="store_false", help="do not draw the PNG bar charts")
     t = p.add_argument_group("table")
-    t.add_argument("--baseline", default=None,
-                   help="system (or system/setting) that relative changes are computed against")
+    t.add_argument("--baseline", nargs="+", default=None, metavar="SYSTEM",
+                   help="one or more systems (or system/setting) that relative changes are computed against; "
+                        "one 'rel. vs SYSTEM' column each")
     p.add_argument("--log-level", default="INFO", help="logging level")
     return p
 
@@ -46,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         log.error("%s: no */decode_*/scores.json found (run prefixasr.bin.score first)", args.exp_root)
         return 1
-    if args.baseline and not any(args.baseline in (r.system, r.name) for r in rows):
-        log.error("baseline %r is not among the systems: %s", args.baseline, sorted({r.name for r in rows}))
+    unknown = [b for b in args.baseline or [] if not any(b in (r.system, r.name) for r in rows)]
+    if unknown:
+        log.error("baseline %s not among the systems: %s", ", ".join(map(repr, unknown)),
+                  sorted({r.name for r in rows}))
         return 1
     charts = {}
     if args.charts:

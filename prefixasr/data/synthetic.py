@@ -48,8 +48,8 @@ class SyntheticConfig:
 
 
 PRESETS = {
-    # mini: a CPU demo in minutes; ~1-minute recordings, a few dozen train utterances per language.
-    "mini": dict(utts={"train": 60, "dev": 10, "test": 10}, rec_seconds=(50.0, 70.0), max_words=14),
+    # mini: a CPU demo in minutes; ~1-minute recordings, ~20 minutes of train speech per language.
+    "mini": dict(utts={"train": 300, "dev": 20, "test": 20}, rec_seconds=(50.0, 70.0), max_words=14),
     # full: about two hours of train speech per language; 1–5 minute recordings.
     "full": dict(utts={"train": 2000, "dev": 150, "test": 150}, rec_seconds=(60.0, 300.0), max_words=30),
 }

@@ -2,8 +2,9 @@
 
 Tree: `<exp_root>/<system>/decode_<set>_<method>[_suffix]/scores.json` (what prefixasr.bin.score writes).
 One table per test set: a row per (system, decode setting), a column per language (WER, CER below it),
-the macro average over languages ("avg"), the pooled figure ("all"), and the relative change of the
-average WER against a baseline system.
+the macro average over languages ("avg"), the pooled figure ("all"), and one column per baseline system
+with the relative change of the average WER (CER) against it; then a word insertion-rate table
+(insertions / reference words, per language, "avg" and "all").
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import platform
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Union
 
 from prefixasr.common import PathLike
 
@@ -33,6 +34,8 @@ class Row:
     loop_pct: float
     num_utts: int
     lid_acc: Optional[float] = None  # language-ID accuracy when decoded with --langid predicted
+    per_lang_ins: Optional[Dict[str, float]] = None  # word insertion rate (%) per language; None: not in scores.json
+    all_ins: Optional[float] = None  # pooled word insertion rate (%)
 
     @property
     def avg_wer(self) -> float:
@@ -45,8 +48,21 @@ class Row:
         return sum(v) / len(v) if v else float("nan")
 
     @property
+    def avg_ins(self) -> float:
+        v = list((self.per_lang_ins or {}).values())
+        return sum(v) / len(v) if v else float("nan")
+
+    @property
     def name(self) -> str:
         return f"{self.system}/{self.setting}" if self.setting else self.system
+
+
+def _ins_rate(counts: dict) -> Optional[float]:
+    """Insertions / reference words in %, from one as_dict() block; None when the counts are absent."""
+    if "ins" not in counts or "ref_len" not in counts:
+        return None
+    ins, ref_len = counts["ins"], counts["ref_len"]
+    return 100.0 * ins / ref_len if ref_len else 100.0 * ins  # ErrorCounts.ins_rate's convention
 
 
 def collect(exp_root: PathLike) -> List[Row]:
@@ -54,6 +70,7 @@ def collect(exp_root: PathLike) -> List[Row]:
     for p in sorted(Path(exp_root).glob("*/decode_*/scores.json")):
         js = json.loads(p.read_text(encoding="utf-8"))
         per = js["per_lang"]
+        per_ins = {k: _ins_rate(v["wer"]) for k, v in per.items()}
         rows.append(Row(
             system=p.parent.parent.name,
             setting=js.get("suffix", ""),
@@ -66,6 +83,8 @@ def collect(exp_root: PathLike) -> List[Row]:
             loop_pct=js["hallucination"]["loop_pct"],
             num_utts=js["wer"]["num_utts"],
             lid_acc=js.get("decode_info", {}).get("langid_accuracy"),
+            per_lang_ins=None if None in per_ins.values() else per_ins,
+            all_ins=_ins_rate(js["wer"]),
         ))
     return rows
 
@@ -101,6 +120,16 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}"
 
 
+def _baselines(baseline: Union[None, str, Sequence[str]]) -> List[str]:
+    if not baseline:
+        return []
+    return [baseline] if isinstance(baseline, str) else list(dict.fromkeys(b for b in baseline if b))
+
+
+def _rel(x: float, base: Optional[float]) -> str:
+    return "-" if base is None or base == 0 else f"{100 * (x / base - 1):+.1f}%"
+
+
 def _baseline_row(rows: List[Row], baseline: Optional[str], row: Row) -> Optional[Row]:
     if not baseline:
         return None
@@ -109,32 +138,53 @@ def _baseline_row(rows: List[Row], baseline: Optional[str], row: Row) -> Optiona
     return (same or cands or [None])[0]
 
 
-def markdown(rows: List[Row], baseline: Optional[str] = None, charts: Optional[Dict[str, str]] = None,
-             repo_dir: Optional[PathLike] = None) -> str:
+def markdown(rows: List[Row], baseline: Union[None, str, Sequence[str]] = None,
+             charts: Optional[Dict[str, str]] = None, repo_dir: Optional[PathLike] = None) -> str:
+    """RESULTS.md text. `baseline`: one system name or several; each gets a "rel. vs <name>" column."""
+    bases = _baselines(baseline)
+    against = ", ".join(f"`{b}`" for b in bases)
     lines = ["# RESULTS", ""] + environment_header(repo_dir)
     for set_name in sorted({r.set_name for r in rows}):
         srows = [r for r in rows if r.set_name == set_name]
         langs = sorted({lang for r in srows for lang in r.per_lang_wer})
         for metric in ("WER", "CER"):
             lines += [f"## {set_name}: {metric} (%)", ""]
-            if metric == "WER" and baseline:
-                lines += [f"Relative change of the average WER against `{baseline}` (negative is better).", ""]
+            if bases:
+                lines += [f"Relative change of the average {metric} against {against} (negative is better).", ""]
             head = ["system"] + langs + ["avg", "all"]
+            if bases:
+                head += [f"rel. vs {b}" for b in bases]
+            elif metric == "WER":
+                head += ["rel. vs base"]  # empty column, as without baselines before
             if metric == "WER":
-                head += ["rel. vs base", "long hyp %", "loops %", "LID acc %", "#utts"]
+                head += ["long hyp %", "loops %", "LID acc %", "#utts"]
             lines += ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
             for r in srows:
                 per = r.per_lang_wer if metric == "WER" else r.per_lang_cer
+                avg = r.avg_wer if metric == "WER" else r.avg_cer
                 cells = [r.name] + [_fmt(per[lang]) if lang in per else "-" for lang in langs]
-                cells += [_fmt(r.avg_wer if metric == "WER" else r.avg_cer),
-                          _fmt(r.all_wer if metric == "WER" else r.all_cer)]
+                cells += [_fmt(avg), _fmt(r.all_wer if metric == "WER" else r.all_cer)]
+                for b in bases:
+                    base = _baseline_row(srows, b, r)
+                    cells.append(_rel(avg, None if base is None else
+                                      (base.avg_wer if metric == "WER" else base.avg_cer)))
+                if not bases and metric == "WER":
+                    cells.append("-")
                 if metric == "WER":
-                    base = _baseline_row(srows, baseline, r)
-                    rel = "-" if base is None or base.avg_wer == 0 else f"{100 * (r.avg_wer / base.avg_wer - 1):+.1f}%"
                     lid = "-" if r.lid_acc is None else _fmt(r.lid_acc)
-                    cells += [rel, _fmt(r.long_hyp_pct), _fmt(r.loop_pct), lid, str(r.num_utts)]
+                    cells += [_fmt(r.long_hyp_pct), _fmt(r.loop_pct), lid, str(r.num_utts)]
                 lines.append("|" + "|".join(cells) + "|")
             lines.append("")
+        lines += [f"## {set_name}: word insertion rate (%)", "",
+                  "Inserted words / reference words; avg is the macro average over languages, all is pooled.", ""]
+        head = ["system"] + langs + ["avg", "all"]
+        lines += ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
+        for r in srows:
+            ins = r.per_lang_ins
+            cells = [r.name] + [_fmt(ins[lang]) if ins and lang in ins else "-" for lang in langs]
+            cells += ["-" if ins is None else _fmt(r.avg_ins), "-" if r.all_ins is None else _fmt(r.all_ins)]
+            lines.append("|" + "|".join(cells) + "|")
+        lines.append("")
         if charts and set_name in charts:
             lines += [f"![per-language WER on {set_name}]({charts[set_name]})", ""]
     return "\n".join(lines)
