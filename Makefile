@@ -16,7 +16,8 @@ test: install
 	$(PY) -m pytest test/ $(PYTEST_ARGS)
 
 demo: install
-	cd egs/indic && ./run.sh --preset mini
+	cd egs/indic && ./run.sh
+	cat egs/indic/RESULTS.md
 
 bench: install
 	$(PY) -m benchmarks.run_all
