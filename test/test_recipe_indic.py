@@ -95,3 +95,26 @@ def test_stage_option_resumes_from_that_stage(micro_run):
     log = _run(work, "--stage", "8", "--stop_stage", "9")
     assert "Stage 0:" not in log and "Stage 6:" not in log
     assert (decode_dir / "wer").is_file()
+
+
+def test_run_systems_compares_systems_against_both_baselines(micro_run):
+    """run_systems.sh on the micro data: two systems, the shared stages skipped, one table."""
+    work, _ = micro_run
+    env = dict(os.environ, PATH=f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
+    cmd = [
+        "bash", str(RECIPE / "run_systems.sh"),
+        "--langs", " ".join(LANGS), "--systems", "rnnt_only ft_ce", "--epochs", "1",
+        "--baselines", "ft_ce", "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp_sys"),
+        "--results", str(work / "RESULTS_sys.md"),
+        "--",
+        "--nbpe", "60", "--nj", "1", "--avg", "1",
+        "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=32",
+        "--decode_args", "--max-new-tokens 8",
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-6000:]
+    assert "Stage 0: prepare" not in out.stderr, "the shared data stages were done already"
+    table = (work / "RESULTS_sys.md").read_text(encoding="utf-8")
+    for system in ("rnnt_only/rnnt_greedy", "ft_ce/llm_greedy"):
+        assert system in table, f"{system} row missing"
+    assert "rel. vs ft_ce" in table and "insertion rate" in table

@@ -199,6 +199,9 @@ fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
   log "Stage 8: decode ${test_sets} with ${decode_methods}"
+  # One torch thread per core at most: parallel jobs with default threading thrash on few cores.
+  decode_threads=$(( $(nproc) / nj ))
+  [ "${decode_threads}" -ge 1 ] || decode_threads=1
   for dset in ${test_sets}; do
     forms=segments
     [ "${long_form}" = true ] && [ -f "${data_dir}/fbank/${dset}_long_cuts.jsonl.gz" ] && forms="segments long"
@@ -217,7 +220,8 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         # The job that finishes last merges the parts and scores them. '$((JOB-1))' is expanded in
         # each job's shell, after run.pl/slurm.pl has put the job number in place of JOB.
         # shellcheck disable=SC2086,SC2016
-        ${decode_cmd} JOB=1:"${nj}" "${dir}/log/decode.JOB.log" ${python} -m prefixasr.bin.decode \
+        ${decode_cmd} --num_threads "${decode_threads}" JOB=1:"${nj}" "${dir}/log/decode.JOB.log" \
+          ${python} -m prefixasr.bin.decode \
           --exp-dir "${asr_exp}" --avg "${avg}" --cuts "${cuts}" --set-name "${dset}" \
           --decode-dir "${dir}" --method "${method}" ${form_opts} \
           --num-jobs "${nj}" --job-index '$((JOB-1))' ${decode_args}
