@@ -57,7 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
                     help="output dir; default <exp-dir>/decode_<set>_<method>[_<suffix>]")
     io.add_argument("--set-name", default=None, help="test set name; default from the cuts file name")
     io.add_argument("--suffix", default="", help="extra tag appended to the decode dir name")
-    io.add_argument("--no-score", dest="score", action="store_false", help="do not score after merging")
+    io.add_argument("--no-score", dest="score", action="store_false", help="do not score after merging (default: score)", default=argparse.SUPPRESS)
     m = p.add_argument_group("model")
     m.add_argument("--epoch", type=int, default=None, help="last epoch to load; None = the newest")
     m.add_argument("--avg", type=int, default=1, help="number of epochs to average, ending at --epoch")
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                     args.max_duration, desc=f"decode {set_name} {args.method}")
     if not writer.finish(info):
         return 0
-    if args.score:
+    if getattr(args, "score", True):  # --no-score suppresses its default in --help
         res = score_dir(decode_dir)
         log.info("%s: %s", decode_dir, wer_line(res.scores.word))
         if "langid_accuracy" in res.summary["decode_info"]:
