@@ -21,6 +21,7 @@ cd "$(dirname "$0")"
   --test_sets "${test_sets}" \
   --local_data_opts "--preset mini" \
   --nbpe "${nbpe}" \
+  --decode_methods "llm_greedy rnnt_greedy" \
   --asr_config conf/train.yaml \
   --lm_config conf/lm.yaml \
   "$@"
