@@ -37,8 +37,7 @@ import torch
 
 from prefixasr.common import setup_logging
 from prefixasr.decode.decoder import LANGID_MODES, Decoder, decode_cuts
-from prefixasr.decode.llm_search import LlmSearchConfig
-from prefixasr.decode.runner import METHODS, DecodeOptions
+from prefixasr.decode.runner import add_search_arguments, options_from_args
 from prefixasr.decode.writer import DecodeDirWriter
 
 log = logging.getLogger("decode")
@@ -57,21 +56,14 @@ def get_parser() -> argparse.ArgumentParser:
                     help="output dir; default <exp-dir>/decode_<set>_<method>[_<suffix>]")
     io.add_argument("--set-name", default=None, help="test set name; default from the cuts file name")
     io.add_argument("--suffix", default="", help="extra tag appended to the decode dir name")
-    io.add_argument("--no-score", dest="score", action="store_false", help="do not score after merging (default: score)", default=argparse.SUPPRESS)
+    io.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
+                    help="score the decode dir after merging (--no-score: only decode)")
     m = p.add_argument_group("model")
     m.add_argument("--epoch", type=int, default=None, help="last epoch to load; None = the newest")
     m.add_argument("--avg", type=int, default=1, help="number of epochs to average, ending at --epoch")
     m.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     s = p.add_argument_group("search")
-    s.add_argument("--method", choices=METHODS, default="llm_greedy", help="decoding method")
-    s.add_argument("--beam", type=int, default=4, help="beam size (llm_beam, rnnt_beam)")
-    s.add_argument("--max-new-tokens", type=int, default=256, help="LLM: absolute cap on output tokens")
-    s.add_argument("--max-tokens-per-frame", type=float, default=1.0,
-                   help="LLM: cap on output tokens per speech-prefix frame (stops runaway generation)")
-    s.add_argument("--repetition-penalty", type=float, default=1.0, help="LLM: CTRL-style penalty, 1.0 = off")
-    s.add_argument("--length-penalty", type=float, default=1.0,
-                   help="llm_beam: finished hypotheses are ranked by logp / length**this")
-    s.add_argument("--max-sym-per-frame", type=int, default=1, help="rnnt_greedy: symbols per frame")
+    add_search_arguments(s)
     s.add_argument("--langid", choices=LANGID_MODES, default="oracle",
                    help="language prompt from the cut (oracle) or from the language-ID head")
     lf = p.add_argument_group("long-form")
@@ -134,10 +126,7 @@ def run(args: argparse.Namespace) -> int:
                                                       "window", "overlap")}}
     writer = DecodeDirWriter(decode_dir, args.job_index, args.num_jobs, settings=info)
     loaded = load_model(args.exp_dir, epoch=args.epoch, avg=args.avg, device=args.device)
-    llm_cfg = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty,
-                              args.beam, args.length_penalty)
-    opts = DecodeOptions(args.method, args.beam, llm_cfg, args.max_sym_per_frame)
-    dec = Decoder(loaded, opts, args.langid, args.device)
+    dec = Decoder(loaded, options_from_args(args), args.langid, args.device)
 
     cuts = CutSet.from_file(args.cuts).to_eager()
     ids = sorted(cuts.ids)
@@ -150,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                     args.max_duration, desc=f"decode {set_name} {args.method}")
     if not writer.finish(info):
         return 0
-    if getattr(args, "score", True):  # --no-score suppresses its default in --help
+    if args.score:
         res = score_dir(decode_dir)
         log.info("%s: %s", decode_dir, wer_line(res.scores.word))
         if "langid_accuracy" in res.summary["decode_info"]:

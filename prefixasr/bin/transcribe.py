@@ -29,8 +29,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from prefixasr.common import setup_logging
-from prefixasr.decode.llm_search import LlmSearchConfig
-from prefixasr.decode.runner import METHODS, DecodeOptions
+from prefixasr.decode.runner import add_search_arguments, options_from_args
 from prefixasr.inference.writers import FORMATS
 
 log = logging.getLogger("transcribe")
@@ -69,15 +68,7 @@ def get_parser() -> argparse.ArgumentParser:
                     help="language code the model was trained on (e.g. hi), or 'auto' to predict it with the "
                          "language-ID head (None: auto when the model has that head, else its only language)")
     s = p.add_argument_group("search")
-    s.add_argument("--method", choices=METHODS, default="llm_greedy", help="decoding method")
-    s.add_argument("--beam", type=int, default=4, help="beam size (llm_beam, rnnt_beam)")
-    s.add_argument("--max-new-tokens", type=int, default=256, help="LLM: absolute cap on tokens per window")
-    s.add_argument("--max-tokens-per-frame", type=float, default=1.0,
-                   help="LLM: cap on tokens per speech-prefix frame (stops runaway generation)")
-    s.add_argument("--repetition-penalty", type=float, default=1.0, help="LLM: CTRL-style penalty, 1.0 = off")
-    s.add_argument("--length-penalty", type=float, default=1.0,
-                   help="llm_beam: finished hypotheses are ranked by logp / length**this")
-    s.add_argument("--max-sym-per-frame", type=int, default=1, help="rnnt_greedy: symbols per frame")
+    add_search_arguments(s)
     lf = p.add_argument_group("long recordings")
     lf.add_argument("--window", type=float, default=30.0, help="window length in seconds")
     lf.add_argument("--overlap", type=float, default=5.0, help="overlap of neighbouring windows in seconds")
@@ -126,9 +117,7 @@ def main(argv: Optional[list] = None) -> int:
 
     try:
         items = read_inputs(args)
-        llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty, args.beam,
-                              args.length_penalty)
-        opts = DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame)
+        opts = options_from_args(args)
         t0 = time.time()
         tr = Transcriber.from_pretrained(args.model, args.device, options=opts, epoch=args.epoch, avg=args.avg,
                                          window=args.window, overlap=args.overlap, max_duration=args.max_duration)

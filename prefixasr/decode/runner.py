@@ -25,6 +25,27 @@ class DecodeOptions:
     use_cache: bool = True  # only for benchmarks/tests: greedy without a KV cache
 
 
+def add_search_arguments(group) -> None:
+    """The search options shared by every decoding front end (decode tool, transcribe tool)."""
+    group.add_argument("--method", choices=METHODS, default="llm_greedy", help="decoding method")
+    group.add_argument("--beam", type=int, default=4, help="beam size (llm_beam, rnnt_beam)")
+    group.add_argument("--max-new-tokens", type=int, default=256,
+                       help="LLM: absolute cap on output tokens (per window in long-form)")
+    group.add_argument("--max-tokens-per-frame", type=float, default=1.0,
+                       help="LLM: cap on output tokens per speech-prefix frame (stops runaway generation)")
+    group.add_argument("--repetition-penalty", type=float, default=1.0, help="LLM: CTRL-style penalty, 1.0 = off")
+    group.add_argument("--length-penalty", type=float, default=1.0,
+                       help="llm_beam: finished hypotheses are ranked by logp / length**this")
+    group.add_argument("--max-sym-per-frame", type=int, default=1, help="rnnt_greedy: symbols per frame")
+
+
+def options_from_args(args) -> DecodeOptions:
+    """DecodeOptions from the arguments that add_search_arguments declared."""
+    llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty, args.beam,
+                          args.length_penalty)
+    return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame)
+
+
 @dataclass
 class Decoded:
     tokens: List[int]
