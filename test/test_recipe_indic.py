@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs" / "indic"
 FIXTURE = ROOT / "test" / "fixtures" / "data" / "sentences.tsv"
 LANGS = ["hi", "ta"]
-LAST_STAGE = 10
+LAST_STAGE = 11
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -24,8 +24,12 @@ def _text_dir(root: Path) -> Path:
     d = root / "text"
     d.mkdir(parents=True)
     rows = [l.split("\t") for l in FIXTURE.read_text(encoding="utf-8").splitlines() if l and not l.startswith("#")]
+    (d / "unseen").mkdir()
     for lang in LANGS:
-        (d / f"{lang}.txt").write_text("".join(t + "\n" for l, t in rows if l == lang), encoding="utf-8")
+        sents = [t for l, t in rows if l == lang]
+        # the last sentence is the test_unseen split's "other text source"
+        (d / f"{lang}.txt").write_text("".join(t + "\n" for t in sents[:-1]), encoding="utf-8")
+        (d / "unseen" / f"{lang}.txt").write_text(sents[-1] + "\n", encoding="utf-8")
     (d / "en_phrases.txt").write_text("open file\nsettings\n", encoding="utf-8")
     return d
 
@@ -38,11 +42,12 @@ def _run(work: Path, *extra: str) -> str:
         "--data_dir", str(work / "data"),
         "--exp_dir", str(work / "exp"),
         "--results", str(work / "RESULTS.md"),
-        "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1",
+        "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1 --unseen_utts 1",
         "--nbpe", "60",
         "--nj", "1",
         "--avg", "1",
         "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=32",
+        "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",
         "--asr_args", "train.num_epochs=1 train.warmup_steps=2",
         "--decode_methods", "llm_greedy rnnt_greedy",
         "--decode_args", "--max-new-tokens 8",
@@ -72,8 +77,13 @@ def test_every_stage_ran_and_wrote_its_outputs(micro_run):
         for d in (exp / f"decode_test_{method}", exp / f"decode_test_long_{method}"):
             assert (d / "text").is_file() and (d / "wer").is_file(), d
             assert (d / "run.sh").is_file(), "each decode dir gets a replay script"
+    assert (exp / "decode_test_unseen_llm_greedy" / "wer").is_file(), "the second test set is decoded too"
     results = (work / "RESULTS.md").read_text(encoding="utf-8")
     assert "|system|hi|ta|avg|" in results, "a per-language table"
+    assert "## test_unseen: CER" in results, "the second test set is scored beside the first"
+    assert "Training curves" in results and (work / "RESULTS_curves.png").is_file(), "dev CER per epoch, plotted"
+    table = (exp / "train.log").read_text(encoding="utf-8").split("per-epoch history")[-1]
+    assert "cer_llm_greedy" in table and "cer_rnnt_greedy" in table, "train.log ends with the per-epoch table"
     assert (work / "RESULTS_test_wer.png").is_file(), "and its bar chart"
 
 
@@ -92,8 +102,8 @@ def test_stage_option_resumes_from_that_stage(micro_run):
     work, _ = micro_run
     decode_dir = work / "exp" / "train" / "decode_test_rnnt_greedy"
     shutil.rmtree(decode_dir)
-    log = _run(work, "--stage", "8", "--stop_stage", "9")
-    assert "Stage 0:" not in log and "Stage 6:" not in log
+    log = _run(work, "--stage", "9", "--stop_stage", "10")
+    assert "Stage 0:" not in log and "Stage 7:" not in log
     assert (decode_dir / "wer").is_file()
 
 

@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
     info = dist.setup("cpu")
     torch.set_num_threads(1)
     torch.manual_seed(1234 + info.rank)  # different init per rank: DDP must broadcast rank 0's weights
-    tok, langs = load_data_files(cfg)
+    tok, langs, _ = load_data_files(cfg)
     resolve_token_ids(cfg, tok)
     model = build_model(cfg, tok.vocab_size, len(langs))
     trainer = Trainer(cfg, exp, model, tok, langs, load_cuts(cfg["data"]["train_cuts"], "train_cuts"), None, info)

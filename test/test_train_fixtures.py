@@ -44,8 +44,10 @@ def make_corpus(root: Path, n_utts: int = 24, seed: int = 0) -> Dict[str, str]:
     CutSet.from_cuts(cuts).to_file(root / "cuts.jsonl.gz")
     (root / "text.txt").write_text("\n".join(texts * 4) + "\n", encoding="utf-8")
     spm = train_sentencepiece([root / "text.txt"], root / "spm", vocab_size=24, model_type="unigram")
+    chars = train_sentencepiece([root / "text.txt"], root / "chars", vocab_size=100, model_type="char")
     LanguageMap.from_languages(LANGS).save(root / "lang2id.json")
-    return {"cuts": str(root / "cuts.jsonl.gz"), "tokenizer": str(spm), "lang_map": str(root / "lang2id.json")}
+    return {"cuts": str(root / "cuts.jsonl.gz"), "tokenizer": str(spm), "lang_map": str(root / "lang2id.json"),
+            "char_tokenizer": str(chars)}
 
 
 TINY_SYSTEM: Dict[str, Any] = {
@@ -69,6 +71,6 @@ TINY_SYSTEM: Dict[str, Any] = {
 def system_config(corpus: Dict[str, str], **train: Any) -> Dict[str, Any]:
     cfg = copy.deepcopy(TINY_SYSTEM)
     cfg["data"].update(train_cuts=corpus["cuts"], valid_cuts=corpus["cuts"], tokenizer=corpus["tokenizer"],
-                       lang_map=corpus["lang_map"])
+                       lang_map=corpus["lang_map"], char_tokenizer=corpus["char_tokenizer"])
     cfg["train"].update(train)
     return cfg

@@ -104,7 +104,7 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     # per stage: 3 sets for manifests/cuts; features for 3 sets + the long test cuts; decode 2 forms x 2 jobs
     assert tools(calls) == (["import_kaldi"] * 3 + ["prepare_lang", "validate_manifests"] + ["make_cuts"] * 3
                             + ["compute_fbank"] * 4
-                            + ["train_tokenizer", "train_lm", "train", "average_checkpoints"]
+                            + ["train_tokenizer"] * 2 + ["train_lm", "train", "train", "average_checkpoints"]
                             + ["decode"] * 4 + ["show_results", "pack"])
     jobs = sorted(c.split("--job-index ")[1].split()[0] for c in calls if "decode_test_long_llm_greedy" in c)
     assert jobs == ["0", "1"]  # JOB substituted by run.pl, then $((JOB-1)) expanded by the job's shell
@@ -113,7 +113,10 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     assert (d / "exp/train/log/train.log").is_file()  # the job's log, written by run.pl
     assert (d / "exp/train/decode_test_long_llm_greedy/log/decode.2.log").is_file()
     replay = (d / "exp/train/run.sh").read_text()
-    assert "--stage 6 --stop_stage 6" in replay and "--langs hi" in replay
+    assert "--stage 7 --stop_stage 7" in replay and "--langs hi" in replay
+    pretrain, train = [c for c in calls if c.split()[0] == "train"]
+    assert "--exp-dir exp/pretrain" in pretrain and "data.char_tokenizer=data/lang/chars.model" in pretrain
+    assert "model.init.path=exp/pretrain" in train, "stage 7 starts from the pre-trained encoder"
 
     r, calls = recipe()
     assert r.returncode == 0, r.stderr
@@ -121,7 +124,7 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     assert "skipping" in r.stderr
 
     (d / "exp/train/.train.done").unlink()
-    r, calls = recipe("--stage", "6", "--stop_stage", "6")
+    r, calls = recipe("--stage", "7", "--stop_stage", "7")
     assert r.returncode == 0, r.stderr
     assert tools(calls) == ["train"]
 

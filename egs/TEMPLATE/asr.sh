@@ -29,20 +29,26 @@ bpe_type=unigram        # sentencepiece model type: unigram | bpe
 pretrained_lm=""        # path or name of a pretrained causal LM; empty = pre-train conf/lm.yaml (stage 5)
 lm_config=conf/lm.yaml  # LM pre-training config
 lm_args=""              # extra section.key=value overrides for prefixasr.bin.train_lm
-# ---- prefix-LM training and averaging (stages 6-7)
-asr_config=conf/train.yaml  # system config (model, losses, optimiser)
+# ---- encoder pre-training (stage 6)
+pretrain_config=conf/pretrain.yaml  # encoder-only system (character CTC, pruned RNN-T, LID); empty = no pre-training
+pretrain_tag=pretrain   # its experiment name
+pretrain_args=""        # extra options for prefixasr.bin.train (stage 6)
+pretrain_avg=1          # epochs averaged into the weights the systems start from (model.init.avg)
+# ---- prefix-LM training and averaging (stages 7-8)
+asr_config=conf/train.yaml  # system config (model, losses, optimiser); starts from the pre-trained encoder
 asr_tag=""              # experiment name; empty = derived from the config's file name
 asr_args=""             # extra options for prefixasr.bin.train
 avg=2                   # number of last epochs to average
-# ---- decoding and scoring (stages 8-9)
+# ---- decoding and scoring (stages 9-10)
 decode_methods="llm_greedy"  # space separated: llm_greedy llm_beam rnnt_greedy rnnt_beam
 decode_args=""          # extra options for prefixasr.bin.decode
 long_form=true          # also decode whole long recordings (windowing + stitching)
 results=RESULTS.md      # results table written by stage 9
 baseline=""             # system (exp sub-directory) that RESULTS.md compares against; empty = none
 help_message="Usage: egs/<recipe>/run.sh [options]   (or ./asr.sh [options] in the recipe directory)
-Stages: 0 data  1 manifests+validation  2 segmentation  3 features  4 tokenizer  5 LM pre-training
-        6 prefix-LM training  7 averaging  8 decoding  9 scoring + ${results}  10 packing (model.tar.gz)"
+Stages: 0 data  1 manifests+validation  2 segmentation  3 features  4 tokenizers  5 LM pre-training
+        6 encoder pre-training  7 prefix-LM training  8 averaging  9 decoding  10 scoring + ${results}
+        11 packing (model.tar.gz)"
 
 cd "$(dirname "$0")"  # the recipe directory (asr.sh is its symlink), wherever we were called from
 _run_args=$(printf '%q ' ./asr.sh "$@")  # for the replay scripts
@@ -60,6 +66,7 @@ _run_args=$(printf '%q ' ./asr.sh "$@")  # for the replay scripts
 asr_exp=${exp_dir}/${asr_tag}
 lang_dir=${data_dir}/lang
 lm_exp=${exp_dir}/lm
+pretrain_exp=${exp_dir}/${pretrain_tag}
 llm_path=${lm_exp}/hf  # the pre-trained LM in Hugging Face format
 [ -n "${pretrained_lm}" ] && llm_path=${pretrained_lm}
 
@@ -147,10 +154,13 @@ fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   if ! is_done "${lang_dir}/.tokenizer.done"; then
-    log "Stage 4: sentencepiece tokenizer (${nbpe} pieces, shared by all languages) -> ${lang_dir}/spm.model"
+    log "Stage 4: tokenizers: ${lang_dir}/spm.model (${nbpe} pieces, shared by all languages), ${lang_dir}/chars.model"
     ${python} -m prefixasr.bin.train_tokenizer --text "${lang_dir}/lm_text.txt" \
       --manifest-dir "${data_dir}/manifests_valid" --splits "${train_set}" \
       --vocab-size "${nbpe}" --model-type "${bpe_type}" --output "${lang_dir}/spm"
+    # The encoder's own units: every character of the training transcripts (encoder CTC, pre-training).
+    ${python} -m prefixasr.bin.train_tokenizer --manifest-dir "${data_dir}/manifests_valid" \
+      --splits "${train_set}" --model-type char --vocab-size 5000 --output "${lang_dir}/chars"
     mark_done "${lang_dir}/.tokenizer.done"
   fi
 fi
@@ -168,37 +178,57 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   fi
 fi
 
+# train <stage> <config> <exp> <extra overrides...>: prefixasr.bin.train on the recipe's data; resumes an
+# interrupted run; paths are config overrides (section.key=value), the model itself is all in the config.
+train() {
+  local n=$1 config=$2 exp=$3
+  shift 3
+  write_replay "${exp}" "${n}"
+  local launcher="${python} -m" resume_opt=""
+  [ "${ngpu}" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node ${ngpu} -m"
+  compgen -G "${exp}/checkpoint-*.pt" >/dev/null || compgen -G "${exp}/epoch-*.pt" >/dev/null &&
+    resume_opt=--resume  # an interrupted run continues where it stopped
+  # shellcheck disable=SC2086
+  ${cuda_cmd} --gpu "${ngpu}" "${exp}/log/train.log" ${launcher} prefixasr.bin.train \
+    --config "${config}" --exp-dir "${exp}" ${resume_opt} \
+    data.train_cuts="${data_dir}/fbank/${train_set}_cuts.jsonl.gz" \
+    data.valid_cuts="${data_dir}/fbank/${valid_set}_cuts.jsonl.gz" \
+    data.tokenizer="${lang_dir}/spm.model" data.char_tokenizer="${lang_dir}/chars.model" \
+    data.lang_map="${lang_dir}/lang2id.json" "$@"
+}
+
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-  if ! is_done "${asr_exp}/.train.done"; then
-    log "Stage 6: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
-    write_replay "${asr_exp}" 6
-    launcher="${python} -m"
-    [ "${ngpu}" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node ${ngpu} -m"
-    resume_opt=""
-    compgen -G "${asr_exp}/checkpoint-*.pt" >/dev/null || compgen -G "${asr_exp}/epoch-*.pt" >/dev/null &&
-      resume_opt=--resume  # an interrupted run continues where it stopped
-    # Paths are config overrides (section.key=value); the model itself is all in the config.
+  if [ -z "${pretrain_config}" ]; then
+    log "Stage 6: no --pretrain_config; the systems train their encoders from scratch"
+  elif ! is_done "${pretrain_exp}/.train.done"; then
+    log "Stage 6: pre-train the encoder (${pretrain_config}) -> ${pretrain_exp} (log: ${pretrain_exp}/train.log)"
     # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" "${asr_exp}/log/train.log" ${launcher} prefixasr.bin.train \
-      --config "${asr_config}" --exp-dir "${asr_exp}" ${resume_opt} \
-      data.train_cuts="${data_dir}/fbank/${train_set}_cuts.jsonl.gz" \
-      data.valid_cuts="${data_dir}/fbank/${valid_set}_cuts.jsonl.gz" \
-      data.tokenizer="${lang_dir}/spm.model" data.lang_map="${lang_dir}/lang2id.json" \
-      model.llm.path="${llm_path}" ${asr_args}
-    mark_done "${asr_exp}/.train.done"
+    train 6 "${pretrain_config}" "${pretrain_exp}" ${pretrain_args}
+    mark_done "${pretrain_exp}/.train.done"
   fi
 fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+  if ! is_done "${asr_exp}/.train.done"; then
+    log "Stage 7: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
+    init_opts=()
+    [ -n "${pretrain_config}" ] && init_opts=(model.init.path="${pretrain_exp}" model.init.avg="${pretrain_avg}")
+    # shellcheck disable=SC2086
+    train 7 "${asr_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" ${asr_args}
+    mark_done "${asr_exp}/.train.done"
+  fi
+fi
+
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
   if ! is_done "${asr_exp}/.avg${avg}.done"; then
-    log "Stage 7: average the last ${avg} epochs of ${asr_exp}"
+    log "Stage 8: average the last ${avg} epochs of ${asr_exp}"
     ${python} -m prefixasr.bin.average_checkpoints --exp-dir "${asr_exp}" --avg "${avg}"
     mark_done "${asr_exp}/.avg${avg}.done"
   fi
 fi
 
-if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
-  log "Stage 8: decode ${test_sets} with ${decode_methods}"
+if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+  log "Stage 9: decode ${test_sets} with ${decode_methods}"
   # One torch thread per core at most: parallel jobs with default threading thrash on few cores.
   decode_threads=$(( $(nproc) / nj ))
   [ "${decode_threads}" -ge 1 ] || decode_threads=1
@@ -216,7 +246,7 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
           form_opts="--long-form --set-name ${dset}_long"
         fi
         is_done "${dir}/.done" && continue
-        write_replay "${dir}" 8
+        write_replay "${dir}" 9
         # The job that finishes last merges the parts and scores them. '$((JOB-1))' is expanded in
         # each job's shell, after run.pl/slurm.pl has put the job number in place of JOB.
         # shellcheck disable=SC2086,SC2016
@@ -231,8 +261,8 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
   done
 fi
 
-if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
-  log "Stage 9: score every decode dir of ${asr_exp} and write ${results}"
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+  log "Stage 10: score every decode dir of ${asr_exp} and write ${results}"
   for dir in "${asr_exp}"/decode_*/; do
     [ -f "${dir}/text" ] || continue
     [ "${dir}/scores.json" -nt "${dir}/text" ] && continue
@@ -249,9 +279,9 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   fi
 fi
 
-if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
   if ! is_done "${asr_exp}/.pack.done"; then
-    log "Stage 10: pack ${asr_exp} (last ${avg} epochs averaged) into ${asr_exp}/model.tar.gz"
+    log "Stage 11: pack ${asr_exp} (last ${avg} epochs averaged) into ${asr_exp}/model.tar.gz"
     ${python} -m prefixasr.bin.pack --exp-dir "${asr_exp}" --avg "${avg}" --results "${results}" \
       --out "${asr_exp}/model.tar.gz"
     mark_done "${asr_exp}/.pack.done"

@@ -10,7 +10,7 @@ set -euo pipefail
 langs="bn gu hi kn ml mr or pa ta te"   # languages of this recipe (ISO 639-1)
 train_set=train
 valid_set=dev
-test_sets="test"
+test_sets="test test_unseen"   # test_unseen: other text source, voices never used in training (local/data.sh)
 nbpe=1000                 # ten scripts need ~540 single characters; the rest are merges
 
 cd "$(dirname "$0")"

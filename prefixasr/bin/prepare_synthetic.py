@@ -5,16 +5,18 @@ Usage:
       --output-dir data --download-dir downloads --num-jobs 2 --seed 42 --noise-snr 20 --code-switch-prob 0.1
 
 Writes (see prefixasr/data/synthetic.py): data/audio/<split>/<lang>/*.flac,
-data/manifests/{train,dev,test}_{recordings,supervisions}.jsonl.gz, data/lang/lm_text.txt,
+data/manifests/{train,dev,test,test_unseen}_{recordings,supervisions}.jsonl.gz, data/lang/lm_text.txt,
 data/lang/lang2id.json and data/synthetic_info.json (counts, hours, speed). Text comes from Debian
 translation catalogs (needs `apt-get download`; cached in --download-dir) or from --text-dir.
-Splits share no sentence and no speaker. Exit status 1 on bad options or missing tools.
+Splits share no sentence and no speaker; test_unseen (--unseen-utts) has its own text source and voices.
+Exit status 1 on bad options or missing tools.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from prefixasr.common import setup_logging
 from prefixasr.data.harvest import harvest_cached, read_text_dir
@@ -33,6 +35,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-utts", type=int, default=None, help="train utterances per language (default: preset)")
     g.add_argument("--dev-utts", type=int, default=None, help="dev utterances per language (default: preset)")
     g.add_argument("--test-utts", type=int, default=None, help="test utterances per language (default: preset)")
+    g.add_argument("--unseen-utts", type=int, default=20,
+                   help="test_unseen utterances per language: sentences from other catalogs (UNSEEN_PACKAGES, or "
+                        "<text-dir>/unseen/<lang>.txt) read by voice variants no other split uses; 0 = no such split")
     g.add_argument("--rec-seconds", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="target length range of one long recording in seconds (default: preset)")
     g.add_argument("--min-words", type=int, default=None, help="shortest sentence used, in words (default: 4)")
@@ -51,6 +56,18 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-jobs", type=int, default=2, help="parallel synthesis processes")
     g.add_argument("--log-level", default="INFO", help="logging level")
     return p
+
+
+def read_unseen(args: argparse.Namespace, languages: list[str]) -> dict[str, list[str]] | None:
+    """The test_unseen split's sentences: <text-dir>/unseen/ when a text dir is given (none there: no split),
+    else the harvest of other programs' catalogs."""
+    if args.text_dir:
+        unseen_dir = Path(args.text_dir) / "unseen"
+        if not unseen_dir.is_dir():
+            logging.info("no %s: no test_unseen split", unseen_dir)
+            return None
+        return read_text_dir(unseen_dir, languages)[0]
+    return harvest_cached(languages, "unseen", args.download_dir)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         args.preset, languages=args.languages, seed=args.seed, utts=utts,
         rec_seconds=tuple(args.rec_seconds) if args.rec_seconds else None, min_words=args.min_words,
         max_words=args.max_words, noise_snr=args.noise_snr, code_switch_prob=args.code_switch_prob,
+        unseen_utts=args.unseen_utts,
     )
     try:
         if args.text_dir:
@@ -86,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         for lang in cfg.languages:
             logging.info("text: %s %d sentences", lang, len(sentences[lang]))
         logging.info("text: %d English phrases for code-switching", len(english))
-        build_corpus(sentences, english, cfg, args.output_dir, num_jobs=args.num_jobs)
+        unseen = read_unseen(args, cfg.languages) if cfg.unseen_utts > 0 else None
+        build_corpus(sentences, english, cfg, args.output_dir, num_jobs=args.num_jobs, unseen=unseen)
     except (FileNotFoundError, ValueError) as e:
         logging.error("%s", e)
         return 1

@@ -11,7 +11,8 @@ Writes RESULTS.md (environment header; per test set a WER table and a CER table 
 language, the macro average "avg", the pooled "all", one "rel. vs <baseline>" column per --baseline
 system with the relative change of "avg" against it (negative is better), and in the WER table the
 hallucination shares; then a word insertion-rate table: insertions / reference words in % per language,
-"avg" and "all") and one PNG bar chart per test set next to it (`<output stem>_<set>_wer.png`).
+"avg" and "all") and one PNG bar chart per test set next to it (`<output stem>_<set>_wer.png`); then the training
+curves: each system's dev CER per epoch from `<system>/history.json`, and their plot (`<output stem>_curves.png`).
 A baseline is a system (exp sub-directory) or system/setting; a row is compared with the baseline's
 row of the same decode setting when there is one, else with the baseline's first row.
 Exit status: 0 ok, 1 no scored decode dir found or an unknown baseline.
@@ -24,7 +25,8 @@ import sys
 from pathlib import Path
 
 from prefixasr.common import atomic_write, setup_logging
-from prefixasr.scoring.results import bar_chart, collect, markdown
+from prefixasr.scoring.results import (bar_chart, collect, curves_chart, curves_markdown, markdown,
+                                       training_histories)
 
 log = logging.getLogger("show_results")
 
@@ -65,8 +67,15 @@ def main(argv: list[str] | None = None) -> int:
             png = args.output.with_name(f"{args.output.stem}_{set_name}_wer.png")
             bar_chart(rows, set_name, png)
             charts[set_name] = png.name
+    histories = training_histories(args.exp_root)
+    curves_png = None
+    if args.charts and histories:
+        curves_png = args.output.with_name(f"{args.output.stem}_curves.png")
+        curves_chart(histories, curves_png)
+    text = markdown(rows, args.baseline, charts, repo_dir=Path(__file__).resolve().parent)
+    text += "\n".join(curves_markdown(histories, curves_png.name if curves_png else None))
     with atomic_write(args.output) as f:
-        f.write(markdown(rows, args.baseline, charts, repo_dir=Path(__file__).resolve().parent))
+        f.write(text)
     log.info("wrote %s (%d decode dirs, %d charts)", args.output, len(rows), len(charts))
     return 0
 

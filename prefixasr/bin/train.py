@@ -25,6 +25,7 @@ import torch
 
 from prefixasr.common import setup_logging
 from prefixasr.model.build import EXP_CONFIG, build_model
+from prefixasr.model.init import initialise_from
 from prefixasr.train import dist
 from prefixasr.train.checkpoint import latest_checkpoint
 from prefixasr.train.config import load_config
@@ -76,13 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(cfg["train"]["num_threads"])
     torch.manual_seed(cfg["train"]["seed"])
 
-    tokenizer, lang_map = load_data_files(cfg)
-    resolve_token_ids(cfg, tokenizer)
+    tokenizer, lang_map, char_tokenizer = load_data_files(cfg)
+    resolve_token_ids(cfg, tokenizer, char_tokenizer)
     if info.is_main:
         env = environment_info(info.world_size, info.device)
         cfg = prepare_exp_dir(cfg, args.exp_dir, env)
         logging.info("environment: %s", env)
     model = build_model(cfg, tokenizer.vocab_size, len(lang_map), tokenizer=tokenizer, languages=lang_map.languages)
+    last = latest_checkpoint(args.exp_dir) if args.resume else None
+    if last is None:  # a resumed run has these weights in its checkpoint already
+        initialise_from(model, cfg["model"]["init"])
     n_all = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logging.info("model: %.2fM parameters, %.2fM trainable; world size %d on %s",
@@ -90,13 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
     train_cuts = load_cuts(cfg["data"]["train_cuts"], "train_cuts")
     valid_cuts = load_cuts(cfg["data"]["valid_cuts"], "valid_cuts") if cfg["data"]["valid_cuts"] else None
-    trainer = Trainer(cfg, args.exp_dir, model, tokenizer, lang_map, train_cuts, valid_cuts, info)
-    if args.resume:
-        last = latest_checkpoint(args.exp_dir)
-        if last is None:
-            logging.warning("--resume: no checkpoint in %s, starting from scratch", args.exp_dir)
-        else:
-            trainer.resume(last)
+    trainer = Trainer(cfg, args.exp_dir, model, tokenizer, lang_map, train_cuts, valid_cuts, info,
+                      char_tokenizer=char_tokenizer)
+    if args.resume and last is None:
+        logging.warning("--resume: no checkpoint in %s, starting from scratch", args.exp_dir)
+    elif last is not None:
+        trainer.resume(last)
     trainer.fit()
     dist.cleanup()
     return 0

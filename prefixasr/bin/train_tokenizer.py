@@ -4,6 +4,10 @@ Usage:
   python -m prefixasr.bin.train_tokenizer --text data/lang/lm_text.txt \
       --manifest-dir data/manifests --splits train --vocab-size 2000 --model-type unigram --output data/lang/spm
 
+  # the encoder CTC's characters (every character of the text, whatever --vocab-size):
+  python -m prefixasr.bin.train_tokenizer --manifest-dir data/manifests --splits train --model-type char \
+      --output data/lang/chars
+
 Ids: 0 <blk> (RNN-T blank and padding), 1 <unk>, 2 <s>, 3 </s>. Transcripts are normalised with
 prefixasr.data.text before training. Writes <output>.model and <output>.vocab.
 """
@@ -29,7 +33,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--splits", nargs="+", default=["train"], help="manifest splits whose transcripts are used")
     g = p.add_argument_group("model")
     g.add_argument("--vocab-size", type=int, default=2000, help="vocabulary size (incl. the 4 special ids)")
-    g.add_argument("--model-type", choices=["unigram", "bpe"], default="unigram", help="sentencepiece algorithm")
+    g.add_argument("--model-type", choices=["unigram", "bpe", "char"], default="unigram",
+                   help="sentencepiece algorithm; char: one piece per character (the encoder CTC's units), "
+                        "--vocab-size is then only an upper bound")
     g.add_argument("--output", required=True, help="model prefix: writes <output>.model and <output>.vocab")
     g.add_argument("--log-level", default="INFO", help="logging level")
     return p

@@ -68,7 +68,7 @@ def get_parser() -> argparse.ArgumentParser:
                     help="language code the model was trained on (e.g. hi), or 'auto' to predict it with the "
                          "language-ID head (None: auto when the model has that head, else its only language)")
     s = p.add_argument_group("search")
-    add_search_arguments(s)
+    add_search_arguments(s, method=None)
     lf = p.add_argument_group("long recordings")
     lf.add_argument("--window", type=float, default=30.0, help="window length in seconds")
     lf.add_argument("--overlap", type=float, default=5.0, help="overlap of neighbouring windows in seconds")
@@ -121,7 +121,7 @@ def main(argv: Optional[list] = None) -> int:
         t0 = time.time()
         tr = Transcriber.from_pretrained(args.model, args.device, options=opts, epoch=args.epoch, avg=args.avg,
                                          window=args.window, overlap=args.overlap, max_duration=args.max_duration)
-        log.info("loaded %s (%s, %s, languages %s) in %.1f s", args.model, args.method, args.device,
+        log.info("loaded %s (%s, %s, languages %s) in %.1f s", args.model, tr.method, args.device,
                  ",".join(tr.languages), time.time() - t0)
         if args.lang is not None:
             tr.check_language(args.lang)  # a bad --lang would fail every file: say it once

@@ -8,6 +8,8 @@ Outputs under `output_dir` (the recipe's `data/`):
   lang/lang2id.json                               the fixed language map
   synthetic_info.json                             the options used, counts, hours and skips per split/language
 Splits share no sentence (dev/test sentences never reach train or LM text) and no speaker.
+The optional `test_unseen` split is the out-of-domain check: sentences from other programs' catalogs
+(never in train, dev, test or LM text) read by espeak-ng voice variants no other split uses.
 """
 from __future__ import annotations
 
@@ -28,9 +30,10 @@ from prefixasr.data.lang import LanguageMap
 from prefixasr.data.longform import RecordingPlan, UttPlan, assemble
 from prefixasr.data.manifests import save_manifests
 from prefixasr.data.text import normalize_text
-from prefixasr.data.tts import Speaker, all_speakers
+from prefixasr.data.tts import UNSEEN_VARIANTS, Speaker, all_speakers
 
 SPLITS = ("train", "dev", "test")
+UNSEEN = "test_unseen"
 DEFAULT_LANGUAGES = ["bn", "gu", "hi", "kn", "ml", "mr", "or", "pa", "ta", "te"]
 
 
@@ -39,6 +42,7 @@ class SyntheticConfig:
     languages: List[str] = field(default_factory=lambda: list(DEFAULT_LANGUAGES))
     preset: str = "mini"
     utts: Dict[str, int] = field(default_factory=dict)  # utterances per language per split
+    unseen_utts: int = 20  # test_unseen utterances per language (0: no such split)
     rec_seconds: Tuple[float, float] = (50.0, 70.0)  # target length range of one long recording
     min_words: int = 4
     max_words: int = 14
@@ -91,12 +95,34 @@ def split_sentences(
     return splits, lm_text
 
 
+def unseen_sentences(unseen: Dict[str, List[str]], seen: Dict[str, List[str]], cfg: SyntheticConfig
+                     ) -> Dict[str, List[str]]:
+    """Per language: `cfg.unseen_utts` sentences of the unseen source whose normalised form is in no other split
+    nor in the LM text (the same length filter as the other splits)."""
+    out = {}
+    for lang in cfg.languages:
+        taken = {normalize_text(s, lang) for s in seen.get(lang, [])}
+        pool = {}
+        for s in unseen.get(lang, []):
+            norm = normalize_text(s, lang)
+            if norm and norm not in taken and cfg.min_words <= len(norm.split()) <= cfg.max_words:
+                pool.setdefault(norm, s)
+        items = sorted(pool.items())
+        random.Random(f"{cfg.seed}-{UNSEEN}-{lang}").shuffle(items)
+        out[lang] = [s for _, s in items[: cfg.unseen_utts]]
+        if len(out[lang]) < cfg.unseen_utts:
+            logging.warning("%s: only %d unseen-source sentences for %s (%d wanted)", UNSEEN, len(out[lang]), lang,
+                            cfg.unseen_utts)
+    return out
+
+
 def split_speakers(seed: int) -> Dict[str, List[Speaker]]:
-    """Disjoint speaker pools: 10% test, 10% dev, the rest train."""
+    """Disjoint speaker pools: 10% test, 10% dev, the rest train; test_unseen speaks with other variants."""
     speakers = all_speakers()
     random.Random(seed).shuffle(speakers)
     k = max(1, len(speakers) // 10)
-    return {"test": speakers[:k], "dev": speakers[k: 2 * k], "train": speakers[2 * k:]}
+    return {"test": speakers[:k], "dev": speakers[k: 2 * k], "train": speakers[2 * k:],
+            UNSEEN: all_speakers(UNSEEN_VARIANTS)}
 
 
 def _estimate_seconds(text: str, speaker: Speaker) -> float:
@@ -110,7 +136,7 @@ def plan_recordings(
     """Group each split's sentences into long recordings, one speaker each (deterministic given the seed)."""
     speakers = split_speakers(cfg.seed)
     plans = []
-    for split in SPLITS:
+    for split in splits:
         for lang in cfg.languages:
             rng = random.Random(f"{cfg.seed}-{split}-{lang}")
             sents = list(splits[split][lang])
@@ -135,13 +161,19 @@ def _worker_init() -> None:
 
 
 def build_corpus(
-    sentences: Dict[str, List[str]], english: List[str], cfg: SyntheticConfig, output_dir: PathLike, num_jobs: int = 2
+    sentences: Dict[str, List[str]], english: List[str], cfg: SyntheticConfig, output_dir: PathLike, num_jobs: int = 2,
+    unseen: Optional[Dict[str, List[str]]] = None,
 ) -> Dict:
-    """Synthesise the corpus into `output_dir`; returns the summary also written to synthetic_info.json."""
+    """Synthesise the corpus into `output_dir`; returns the summary also written to synthetic_info.json.
+
+    `unseen`: sentences of another text source for the test_unseen split (none: no such split).
+    """
     out = Path(output_dir)
     if cfg.code_switch_prob > 0 and not english:
         logging.warning("code-switch probability %.2f but no English phrases: no code-switching", cfg.code_switch_prob)
     splits, lm_text = split_sentences(sentences, cfg)
+    if unseen and cfg.unseen_utts > 0:
+        splits[UNSEEN] = unseen_sentences(unseen, sentences, cfg)
     plans = plan_recordings(splits, english, cfg, out / "audio")
     logging.info("synthesising %d long recordings, %d languages, %d jobs", len(plans), len(cfg.languages), num_jobs)
     results = {}
@@ -161,7 +193,7 @@ def build_corpus(
         logging.warning("skipped %s", msg)
 
     stats: Dict = {"config": asdict(cfg), "splits": {}, "skipped": len(skipped)}
-    for split in SPLITS:
+    for split in splits:
         recs = [results[p.rec_id][0] for p in plans if p.split == split]
         sups = [s for p in plans if p.split == split for s in results[p.rec_id][1]]
         save_manifests(RecordingSet.from_recordings(recs), SupervisionSet.from_segments(sups), out / "manifests", split)

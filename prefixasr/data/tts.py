@@ -11,13 +11,20 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List
+from typing import List, Sequence
 
 import numpy as np
 import soundfile as sf
 
 SAMPLE_RATE = 16000
-VARIANTS = [f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 5)]
+# espeak-ng voice variants of the train/dev/test speakers: the classic ones plus contributed timbres,
+# so that a model has heard more than one voice quality (other voices are what a user's audio brings).
+VARIANTS = ([f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 5)]
+            + ["klatt", "klatt2", "Andy", "Annie", "belinda", "benjamin", "edward", "john", "linda", "max",
+               "norbert", "paul", "quincy", "rob", "robert", "steph", "travis", "victor", "zac", "aunty"])
+# Variants no train/dev/test speaker uses: only the test_unseen split speaks with them.
+UNSEEN_VARIANTS = ["m8", "f5", "klatt4", "Alex", "Gene", "Lee", "Mike", "anika", "grandma", "iven2", "steph2",
+                   "michel"]
 SPEEDS = [130, 145, 160, 175, 190]
 PITCHES = [25, 40, 55, 70, 85]
 
@@ -44,9 +51,9 @@ class Speaker:
         return f"{self.variant}s{self.speed}p{self.pitch}"
 
 
-def all_speakers() -> List[Speaker]:
+def all_speakers(variants: Sequence[str] = VARIANTS) -> List[Speaker]:
     """Every (variant, speed, pitch) combination, in a fixed order (shuffle with a seeded RNG)."""
-    return [Speaker(v, s, p) for v, s, p in itertools.product(VARIANTS, SPEEDS, PITCHES)]
+    return [Speaker(v, s, p) for v, s, p in itertools.product(variants, SPEEDS, PITCHES)]
 
 
 def espeak_text(text: str, lang: str) -> str:

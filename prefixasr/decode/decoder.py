@@ -3,6 +3,7 @@ decoded in batches and stitched. Shared by prefixasr.bin.decode and prefixasr.in
 transcribed through the Python API gives the decode tool's words."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from tqdm import tqdm
 
 from prefixasr.decode.longform import Word, make_windows, stitch
 from prefixasr.decode.runner import (FRAME_SHIFT, DecodeOptions, Decoded, check_method, decode_batch,
-                                     feature_windows, strip_special, timed_words)
+                                     default_method, feature_windows, strip_special, timed_words)
 from prefixasr.decode.writer import DecodeDirWriter
 
 if TYPE_CHECKING:
@@ -56,9 +57,15 @@ class Decoder:
         if langid not in LANGID_MODES:
             raise ValueError(f"langid must be one of {LANGID_MODES}, got {langid!r}")
         self.model, self.tok, self.lang_map = loaded.model, loaded.tokenizer, loaded.lang_map
+        if opts.method is None:
+            opts = dataclasses.replace(opts, method=default_method(self.model))
         self.opts, self.langid, self.device = opts, langid, device
-        self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
         check_method(self.model, opts.method)
+        self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
+        if opts.method == "ctc_greedy":  # the encoder CTC writes characters, not the LLM's tokens
+            if loaded.char_tokenizer is None:
+                raise ValueError("ctc_greedy: the experiment dir has no character tokenizer (exp_files.char_tokenizer)")
+            self.tok, self.blank_id = loaded.char_tokenizer, self.model.encoder_ctc.blank_id
         if langid == "predicted":
             self._check_lid()
 

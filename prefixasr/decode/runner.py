@@ -12,22 +12,24 @@ from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, t
 from prefixasr.decode.longform import Word, WindowHyp, spread_words
 from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
 
-METHODS = ("llm_greedy", "llm_beam", "rnnt_greedy", "rnnt_beam")
+METHODS = ("llm_greedy", "llm_beam", "rnnt_greedy", "rnnt_beam", "ctc_greedy")
 FRAME_SHIFT = 0.01  # seconds per fbank frame
 
 
 @dataclass
 class DecodeOptions:
-    method: str = "llm_greedy"
+    method: Optional[str] = "llm_greedy"  # None: the model's own default (default_method)
     beam: int = 4
     llm: LlmSearchConfig = field(default_factory=LlmSearchConfig)
     max_sym_per_frame: int = 1
     use_cache: bool = True  # only for benchmarks/tests: greedy without a KV cache
 
 
-def add_search_arguments(group) -> None:
+def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
     """The search options shared by every decoding front end (decode tool, transcribe tool)."""
-    group.add_argument("--method", choices=METHODS, default="llm_greedy", help="decoding method")
+    group.add_argument("--method", choices=METHODS, default=method,
+                       help="decoding method" + ("" if method else " (default: the model's own: its LLM, else its "
+                                                                   "RNN-T, else its character CTC)"))
     group.add_argument("--beam", type=int, default=4, help="beam size (llm_beam, rnnt_beam)")
     group.add_argument("--max-new-tokens", type=int, default=256,
                        help="LLM: absolute cap on output tokens (per window in long-form)")
@@ -61,11 +63,31 @@ def check_method(model, method: str) -> None:
         raise ValueError(f"{method}: this system has no LLM (use rnnt_greedy or rnnt_beam)")
     if method.startswith("rnnt") and model.transducer is None:
         raise ValueError(f"{method}: this system was trained without the RNN-T branch (use llm_greedy/llm_beam)")
+    if method == "ctc_greedy" and model.encoder_ctc is None:
+        raise ValueError(f"{method}: this system was trained without the encoder CTC head (loss.encoder_ctc_weight)")
+
+
+def default_method(model) -> str:
+    """What a system decodes with when nobody says: its LLM, else its RNN-T, else its character CTC."""
+    if model.has_llm:
+        return "llm_greedy"
+    return "rnnt_greedy" if model.transducer is not None else "ctc_greedy"
+
+
+def available_greedy_methods(model) -> List[str]:
+    """Every greedy search this system supports (the trainer's validation CER reports each)."""
+    out = ["llm_greedy"] if model.has_llm else []
+    out += ["rnnt_greedy"] if model.transducer is not None else []
+    return out + (["ctc_greedy"] if model.encoder_ctc is not None else [])
 
 
 @torch.inference_mode()
 def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang_ids: torch.Tensor,
                  opts: DecodeOptions) -> List[Decoded]:
+    if opts.method == "ctc_greedy":  # characters from the encoder output: frames are encoder frames
+        enc, enc_lens = model.encoder(features, feature_lens)
+        hyps = model.encoder_ctc.greedy(enc, enc_lens)
+        return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, enc_lens.tolist())]
     prefix, plens = model.encode(features, feature_lens)
     if opts.method.startswith("rnnt"):
         if opts.method == "rnnt_greedy":

@@ -62,7 +62,11 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
         _copy(lang_src, staging / ar.LANG_MAP)
         if (exp_dir / EXP_LLM_CONFIG_DIR).is_dir():
             _copy(exp_dir / EXP_LLM_CONFIG_DIR, staging / EXP_LLM_CONFIG_DIR)
-        packed_cfg = dict(config, exp_files={**files, "tokenizer": tok_name, "lang_map": ar.LANG_MAP})
+        packed_files = {**files, "tokenizer": tok_name, "lang_map": ar.LANG_MAP}
+        if files.get("char_tokenizer"):  # the encoder CTC's characters (ctc_greedy)
+            _copy(exp_dir / files["char_tokenizer"], staging / "chars.model")
+            packed_files["char_tokenizer"] = "chars.model"
+        packed_cfg = dict(config, exp_files=packed_files)
         (staging / ar.CONFIG).write_text(yaml.safe_dump(packed_cfg, sort_keys=False, allow_unicode=True),
                                          encoding="utf-8")
         atomic_save_torch({"model": weights}, staging / ar.WEIGHTS)
@@ -86,10 +90,12 @@ def load_packed(model_dir: PathLike, device: str = "cpu"):
     config = yaml.safe_load((model_dir / ar.CONFIG).read_text(encoding="utf-8"))
     tokenizer = Tokenizer.load(model_dir / config["exp_files"]["tokenizer"])
     lang_map = LanguageMap.load(model_dir / config["exp_files"]["lang_map"])
+    chars = config["exp_files"].get("char_tokenizer")
+    char_tokenizer = Tokenizer.load(model_dir / chars) if chars else None
     mcfg = model_config(config)
     if mcfg["llm"]["type"] == "pretrained":  # architecture from the packed config; weights from model.pt
         mcfg["llm"]["path"] = str(model_dir / EXP_LLM_CONFIG_DIR)
     model = build_model({"model": mcfg}, tokenizer.vocab_size, len(lang_map), load_llm_weights=False)
     model.load_state_dict(torch.load(model_dir / ar.WEIGHTS, map_location="cpu", weights_only=True)["model"])
     model.to(device).eval()
-    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map)
+    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map, char_tokenizer=char_tokenizer)

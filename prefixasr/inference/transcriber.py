@@ -69,15 +69,21 @@ class Transcriber:
         self._fbank = Fbank(FbankConfig(num_mel_bins=self.model.cfg["input_dim"]))
 
     @classmethod
-    def from_pretrained(cls, path: PathLike, device: Optional[str] = None, method: str = "llm_greedy",
+    def from_pretrained(cls, path: PathLike, device: Optional[str] = None, method: Optional[str] = None,
                         options: Optional[DecodeOptions] = None, epoch: Optional[int] = None, avg: int = 1,
                         window: float = 30.0, overlap: float = 5.0, max_duration: float = 100.0) -> "Transcriber":
         """Load a model archive (.tar.gz from prefixasr.bin.pack), a packed directory, or an experiment
-        directory (then `epoch`/`avg` pick and average checkpoints). `options` overrides `method`."""
+        directory (then `epoch`/`avg` pick and average checkpoints). `options` overrides `method`; no method:
+        the model's own (its LLM, else its RNN-T, else its character CTC)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         make_windows(1.0, window, overlap)  # validates window/overlap before the model is read
         return cls(load_any(path, device, epoch, avg), options or DecodeOptions(method=method), device, window,
                    overlap, max_duration)
+
+    @property
+    def method(self) -> str:
+        """The search in use (the model's own default when none was asked for)."""
+        return self._decoder.opts.method
 
     @property
     def languages(self) -> list[str]:

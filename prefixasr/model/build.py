@@ -13,6 +13,7 @@ from prefixasr.common import PathLike
 from prefixasr.model.config import model_config
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead, LanguageIdHead
+from prefixasr.model.init import freeze_parts
 from prefixasr.model.llm import build_llm, freeze, llm_hidden_size
 from prefixasr.model.model import SpeechPrefixLM
 from prefixasr.model.projector import FrameStackProjector
@@ -47,7 +48,11 @@ def build_model(
         llm = build_llm(cfg["llm"], vocab_size, cfg["bos_id"], cfg["eos_id"], load_weights=load_llm_weights)
     prefix_dim = llm_hidden_size(llm) if llm is not None else cfg["projector"]["output_dim"]
     p = cfg["projector"]
-    projector = FrameStackProjector(enc_cfg["d_model"], prefix_dim, stack=p["stack"], hidden_dim=p["hidden_dim"])
+    rms = None
+    if llm is not None and p["match_llm_scale"]:
+        rms = float(llm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt())
+    projector = FrameStackProjector(enc_cfg["d_model"], prefix_dim, stack=p["stack"], hidden_dim=p["hidden_dim"],
+                                    output_rms=rms)
 
     soft_prompt = None
     if llm is not None and cfg["prompt"]["type"] != "none":
@@ -69,10 +74,17 @@ def build_model(
         )
     ctc = CtcHead(prefix_dim, out_vocab, blank_id) if w["ctc_weight"] > 0 else None
     lid_head = LanguageIdHead(enc_cfg["d_model"], num_languages, cfg["lid"]["hidden_dim"]) if w["lid_weight"] > 0 else None
+    encoder_ctc = None
+    if w["encoder_ctc_weight"] > 0:
+        e = cfg["encoder_ctc"]
+        if not e["vocab_size"]:
+            raise ValueError("model.loss.encoder_ctc_weight > 0 needs a character tokenizer (data.char_tokenizer)")
+        encoder_ctc = CtcHead(enc_cfg["d_model"], int(e["vocab_size"]), int(e["blank_id"]))
 
-    model = SpeechPrefixLM(cfg, encoder, projector, llm, soft_prompt, transducer, ctc, lid_head)
+    model = SpeechPrefixLM(cfg, encoder, projector, llm, soft_prompt, transducer, ctc, lid_head, encoder_ctc)
     if model.llm_frozen:
         freeze(model.llm)
+    freeze_parts(model, cfg["init"]["freeze"])
     return model
 
 
@@ -91,6 +103,7 @@ class LoadedModel:
     config: Dict[str, Any]
     tokenizer: Any
     lang_map: Any
+    char_tokenizer: Any = None  # the encoder CTC's character units, when the system has them
 
 
 def _resolve(exp_dir: Path, path: str) -> Path:
@@ -116,6 +129,7 @@ def load_model(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1, dev
     files = config["exp_files"]  # written by the trainer, relative to exp_dir
     tokenizer = Tokenizer.load(_resolve(exp_dir, files["tokenizer"]))
     lang_map = LanguageMap.load(_resolve(exp_dir, files["lang_map"]))
+    char_tokenizer = Tokenizer.load(_resolve(exp_dir, files["char_tokenizer"])) if files.get("char_tokenizer") else None
 
     mcfg = model_config(config)
     if mcfg["llm"]["type"] == "pretrained":
@@ -127,4 +141,4 @@ def load_model(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1, dev
     states = [torch.load(p, map_location="cpu", weights_only=False)["model"] for p in paths]
     model.load_state_dict(average_state_dicts(states) if len(states) > 1 else states[0])
     model.to(device).eval()
-    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map)
+    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map, char_tokenizer=char_tokenizer)

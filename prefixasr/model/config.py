@@ -18,9 +18,12 @@ MODEL_DEFAULTS: Dict[str, Any] = {
         "kernel_size": 31,
         "dropout": 0.1,
         "subsampling_channels": 64,
+        "pos_enc": "sinusoidal",  # sinusoidal | none (absolute positions added after subsampling)
+        "xscale": True,  # multiply the subsampled features by sqrt(d_model) before the positions (ESPnet)
     },
     # frame stacking (x stack after the x4 subsampling) + MLP into the LLM width
-    "projector": {"stack": 2, "hidden_dim": 512, "output_dim": 256},  # output_dim: only when llm.type=none
+    # output_dim: only when llm.type=none; match_llm_scale: LayerNorm at the LLM's embedding RMS (model/projector.py)
+    "projector": {"stack": 2, "hidden_dim": 512, "output_dim": 256, "match_llm_scale": True},
     "llm": {
         "type": "scratch",  # none | scratch (Llama from `arch`) | pretrained (HF dir or name in `path`)
         "path": None,
@@ -41,7 +44,19 @@ MODEL_DEFAULTS: Dict[str, Any] = {
         "init": "text",  # text: embeddings of init_text (shared) or the language's name (langid); random
         "init_text": None,
     },
-    "loss": {"ce_weight": 1.0, "rnnt_weight": 0.0, "ctc_weight": 0.0, "lid_weight": 0.0},
+    # ctc: CTC on the speech prefix over the LLM's tokens; encoder_ctc: CTC on the encoder output (40 ms
+    # frames) over characters (data.char_tokenizer): the unit a from-scratch encoder learns first
+    "loss": {"ce_weight": 1.0, "rnnt_weight": 0.0, "ctc_weight": 0.0, "encoder_ctc_weight": 0.0, "lid_weight": 0.0},
+    # filled in by the trainer from data.char_tokenizer when loss.encoder_ctc_weight > 0
+    "encoder_ctc": {"vocab_size": None, "blank_id": 0},
+    # initialise parts of the model from a trained system (the recipe's encoder pre-training stage) or a
+    # Hugging Face speech encoder; see prefixasr/model/init.py
+    "init": {
+        "path": None,  # experiment dir or checkpoint of ours (.pt); HF encoder dir/name when encoder.type=hf
+        "avg": 1,  # with an experiment dir: average this many last epochs
+        "modules": ["encoder"],  # copied parts: encoder, encoder_ctc, lid_head, projector, transducer, ...
+        "freeze": [],  # parts kept frozen during training (e.g. [encoder])
+    },
     "rnnt": {
         "decoder_dim": 256,
         "joiner_dim": 256,
@@ -65,7 +80,7 @@ def merge(base: Dict[str, Any], override: Dict[str, Any], where: str = "") -> Di
     for key, value in override.items():
         if key not in out:
             raise ValueError(f"unknown config key {where}{key}; known: {sorted(out)}")
-        if key == "arch":  # any LlamaConfig keyword is allowed here
+        if key in ("arch", "lr_scales"):  # free-form: any LlamaConfig keyword / any model part
             out[key] = {**out[key], **copy.deepcopy(value)}
         elif isinstance(out[key], dict):
             if not isinstance(value, dict):
@@ -92,6 +107,7 @@ def model_config(config: Dict[str, Any]) -> Dict[str, Any]:
     cfg = merge(MODEL_DEFAULTS, section or {}, "model.")
     if cfg["prompt"]["type"] not in ("none", "shared", "langid"):
         raise ValueError(f"model.prompt.type must be none, shared or langid; got {cfg['prompt']['type']!r}")
-    if cfg["llm"]["type"] == "none" and cfg["loss"]["rnnt_weight"] <= 0 and cfg["loss"]["ctc_weight"] <= 0:
-        raise ValueError("model.llm.type=none needs model.loss.rnnt_weight > 0 or ctc_weight > 0")
+    w = cfg["loss"]
+    if cfg["llm"]["type"] == "none" and max(w["rnnt_weight"], w["ctc_weight"], w["encoder_ctc_weight"]) <= 0:
+        raise ValueError("model.llm.type=none needs model.loss.rnnt_weight, ctc_weight or encoder_ctc_weight > 0")
     return cfg

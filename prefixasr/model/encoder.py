@@ -158,9 +158,17 @@ class ConformerEncoder(nn.Module):
         kernel_size: int = 31,
         dropout: float = 0.1,
         subsampling_channels: int = 64,
+        pos_enc: str = "sinusoidal",
+        xscale: bool = False,
     ) -> None:
         super().__init__()
+        if pos_enc not in ("sinusoidal", "none"):
+            raise ValueError(f"encoder pos_enc must be sinusoidal or none, got {pos_enc!r}")
         self.d_model = d_model
+        self.pos_enc = pos_enc
+        # ESPnet's x * sqrt(d_model) before adding the positions: without it the unit-scale sinusoids
+        # outweigh the subsampled features at init
+        self.xscale = math.sqrt(d_model) if xscale else 1.0
         self.subsampling = Conv2dSubsampling(input_dim, d_model, subsampling_channels)
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
@@ -169,7 +177,10 @@ class ConformerEncoder(nn.Module):
 
     def forward(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, lens = self.subsampling(utterance_cmvn(features, feature_lens), feature_lens)
-        x = self.dropout(x + sinusoidal_positions(x.size(1), self.d_model, x.device))
+        x = x * self.xscale
+        if self.pos_enc == "sinusoidal":
+            x = x + sinusoidal_positions(x.size(1), self.d_model, x.device)
+        x = self.dropout(x)
         mask = lengths_to_mask(lens, x.size(1))
         for layer in self.layers:
             x = layer(x, mask)

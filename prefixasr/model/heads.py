@@ -1,4 +1,5 @@
-"""Small auxiliary heads on the encoder side: CTC over the speech prefix, language ID."""
+"""Small auxiliary heads on the encoder side: CTC (over the speech prefix, or over the encoder output with
+character units), language ID."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +8,13 @@ from torch import nn
 
 
 class CtcHead(nn.Module):
-    """linear(prefix) -> log-probs over vocab (+blank); loss summed over the batch."""
+    """linear(frames) -> log-probs over vocab (+blank); loss summed over the batch.
+
+    Used twice: on the speech prefix over the LLM's tokens (`model.ctc`), and on the encoder output over
+    characters (`model.encoder_ctc`, the pre-training objective: a from-scratch encoder learns characters
+    at 40 ms within minutes where 1000 shared word pieces at 80 ms stay on the blank plateau;
+    docs/convergence.md).
+    """
 
     def __init__(self, input_dim: int, num_classes: int, blank_id: int) -> None:
         super().__init__()
@@ -17,13 +24,29 @@ class CtcHead(nn.Module):
     def forward(self, prefix: torch.Tensor) -> torch.Tensor:
         return self.proj(prefix).float().log_softmax(-1)
 
-    def loss(self, prefix: torch.Tensor, prefix_lens: torch.Tensor, targets: list[list[int]]) -> torch.Tensor:
-        log_probs = self(prefix).transpose(0, 1)  # (T, B, V)
-        flat = torch.tensor([t for seq in targets for t in seq], dtype=torch.long, device=prefix.device)
-        target_lens = torch.tensor([len(t) for t in targets], dtype=torch.long, device=prefix.device)
+    def loss(self, frames: torch.Tensor, lens: torch.Tensor, targets: list[list[int]]) -> torch.Tensor:
+        log_probs = self(frames).transpose(0, 1)  # (T, B, V)
+        flat = torch.tensor([t for seq in targets for t in seq], dtype=torch.long, device=frames.device)
+        target_lens = torch.tensor([len(t) for t in targets], dtype=torch.long, device=frames.device)
         return F.ctc_loss(
-            log_probs, flat, prefix_lens, target_lens, blank=self.blank_id, reduction="sum", zero_infinity=True
+            log_probs, flat, lens, target_lens, blank=self.blank_id, reduction="sum", zero_infinity=True
         )
+
+    @torch.no_grad()
+    def greedy(self, frames: torch.Tensor, lens: torch.Tensor) -> list[tuple[list[int], list[int]]]:
+        """Best path, repeats merged and blanks dropped: per utterance (tokens, emission frames)."""
+        best = self.proj(frames).argmax(-1).tolist()
+        out = []
+        for row, n in zip(best, lens.tolist()):
+            toks, frames_of = [], []
+            prev = self.blank_id
+            for t, s in enumerate(row[:n]):
+                if s != self.blank_id and s != prev:
+                    toks.append(s)
+                    frames_of.append(t)
+                prev = s
+            out.append((toks, frames_of))
+        return out
 
 
 class LanguageIdHead(nn.Module):

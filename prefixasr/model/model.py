@@ -30,6 +30,7 @@ class SpeechPrefixLM(nn.Module):
         transducer: Optional[Transducer],
         ctc: Optional[CtcHead],
         lid_head: Optional[LanguageIdHead],
+        encoder_ctc: Optional[CtcHead] = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg  # the resolved `model:` section (see prefixasr.model.config)
@@ -40,6 +41,7 @@ class SpeechPrefixLM(nn.Module):
         self.transducer = transducer
         self.ctc = ctc
         self.lid_head = lid_head
+        self.encoder_ctc = encoder_ctc
         self.bos_id = int(cfg["bos_id"])
         self.eos_id = int(cfg["eos_id"])
         self.llm_frozen = bool(llm is not None and cfg["llm"]["freeze"])
@@ -53,6 +55,8 @@ class SpeechPrefixLM(nn.Module):
         super().train(mode)
         if self.llm_frozen:
             self.llm.eval()  # a frozen LLM never runs dropout
+        for name in self.cfg["init"]["freeze"]:  # nor does a frozen pretrained part
+            getattr(self, name).eval()
         return self
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
@@ -159,11 +163,13 @@ class SpeechPrefixLM(nn.Module):
         targets: list[list[int]],
         lang_ids: torch.Tensor,
         step: int = 0,
+        char_targets: Optional[list[list[int]]] = None,
     ) -> tuple[torch.Tensor, Dict[str, float]]:
         """Training loss: token-level terms per predicted token (y and EOS), LID per utterance; summed stats.
 
-        stats holds each term's batch sum (`ce`, `rnnt_simple`, `rnnt_pruned`, `ctc`, `lid`) plus
-        `tokens`, `utterances` and `frames`, so loggers can aggregate over batches and ranks.
+        `char_targets` (character ids) feed the encoder CTC, which systems with loss.encoder_ctc_weight > 0 need.
+        stats holds each term's batch sum (`ce`, `rnnt_simple`, `rnnt_pruned`, `ctc`, `encoder_ctc`, `lid`) plus
+        `tokens`, `chars`, `utterances` and `frames`, so loggers can aggregate over batches and ranks.
         """
         w = self.cfg["loss"]
         enc, enc_lens, prefix, prefix_lens = self._encode(features, feature_lens)
@@ -182,10 +188,19 @@ class SpeechPrefixLM(nn.Module):
             total = total + w["ctc_weight"] * terms["ctc"]
         tokens = sum(len(t) + 1 for t in targets)
         total = total / tokens
+        if self.encoder_ctc is not None:
+            if char_targets is None:
+                raise ValueError("this system has an encoder CTC head: forward() needs char_targets")
+            # per character: its own unit, so the weight means the same whatever the LLM's tokenizer
+            terms["encoder_ctc"] = self.encoder_ctc.loss(enc, enc_lens, char_targets)
+            chars = max(1, sum(len(t) for t in char_targets))
+            total = total + w["encoder_ctc_weight"] * terms["encoder_ctc"] / chars
         if self.lid_head is not None:
             # one label per utterance: normalised per utterance, or its gradient would vanish
             terms["lid"] = F.cross_entropy(self.lid_head(enc, enc_lens).float(), lang_ids, reduction="sum")
             total = total + w["lid_weight"] * terms["lid"] / len(targets)
         stats = {k: float(v.detach()) for k, v in terms.items()}
+        if char_targets is not None:
+            stats["chars"] = float(sum(len(t) for t in char_targets))
         stats.update(tokens=float(tokens), utterances=float(len(targets)), frames=float(feature_lens.sum()))
         return total, stats

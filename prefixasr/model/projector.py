@@ -11,7 +11,8 @@ class FrameStackProjector(nn.Module):
     Padded encoder frames are zero, so the last partial stack is the same in a batch as alone.
     """
 
-    def __init__(self, input_dim: int, output_dim: int, stack: int = 2, hidden_dim: int = 512) -> None:
+    def __init__(self, input_dim: int, output_dim: int, stack: int = 2, hidden_dim: int = 512,
+                 output_rms: float | None = None) -> None:
         super().__init__()
         self.stack = stack
         self.mlp = nn.Sequential(
@@ -19,6 +20,13 @@ class FrameStackProjector(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden_dim, output_dim),
         )
+        # output_rms: a LayerNorm whose gain starts at the LLM's token-embedding RMS, so the prefix enters the
+        # LLM at the scale its own inputs have (unnormalised, it starts ~10x larger and swamps the text)
+        self.norm = None
+        if output_rms is not None:
+            self.norm = nn.LayerNorm(output_dim)
+            with torch.no_grad():
+                self.norm.weight.fill_(output_rms)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return (lengths + self.stack - 1) // self.stack
@@ -29,4 +37,5 @@ class FrameStackProjector(nn.Module):
         if pad:
             x = torch.nn.functional.pad(x, (0, 0, 0, pad))
         x = x.reshape(b, (t + pad) // self.stack, c * self.stack)
-        return self.mlp(x), self.output_lengths(lengths)
+        y = self.mlp(x)
+        return (y if self.norm is None else self.norm(y)), self.output_lengths(lengths)

@@ -214,3 +214,56 @@ def bar_chart(rows: List[Row], set_name: str, out_png: PathLike) -> None:
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(out_png)
+
+
+def training_histories(exp_root: PathLike) -> Dict[str, List[dict]]:
+    """{system: per-epoch rows} from every `<exp_root>/<system>/history.json` the trainer wrote."""
+    out = {}
+    for path in sorted(Path(exp_root).glob("*/history.json")):
+        with open(path, encoding="utf-8") as f:
+            out[path.parent.name] = json.load(f)
+    return out
+
+
+def curves_markdown(histories: Dict[str, List[dict]], chart: Optional[str] = None) -> List[str]:
+    """The "training curves" section: dev CER per epoch of every system (what the trainer measured)."""
+    if not histories:
+        return []
+    lines = ["## Training curves: dev CER (%) after each epoch (greedy, dev subset)", ""]
+    for system, rows in histories.items():
+        methods = [k for k in rows[0] if k.startswith("cer_")] if rows else []
+        head = ["epoch", "minutes"] + [m[4:] for m in methods]
+        lines += [f"`{system}`", "", "|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
+        for r in rows:
+            lines.append("|" + "|".join([str(r["epoch"]), _fmt(r.get("minutes", 0.0))]
+                                        + [_fmt(r[m]) if r.get(m) is not None else "-" for m in methods]) + "|")
+        lines.append("")
+    if chart:
+        lines += [f"![dev CER per epoch]({chart})", ""]
+    return lines
+
+
+def curves_chart(histories: Dict[str, List[dict]], out_png: PathLike) -> None:
+    """Dev CER against training minutes: one line per system and greedy search."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    for system, rows in histories.items():
+        methods = [k for k in rows[0] if k.startswith("cer_")] if rows else []
+        for m in methods:
+            ax.plot([r.get("minutes", r["epoch"]) for r in rows], [r.get(m) for r in rows], marker="o",
+                    label=f"{system} {m[4:]}")
+    ax.set_xlabel("training minutes")
+    ax.set_ylabel("dev CER (%)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title("Learning curves")
+    fig.tight_layout()
+    tmp = Path(out_png).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out_png)

@@ -21,6 +21,7 @@ DATA_DEFAULTS: Dict[str, Any] = {
     "valid_cuts": None,  # held-out CutSet for the per-epoch validation loss
     "tokenizer": None,  # sentencepiece .model, or a Hugging Face tokenizer directory
     "lang_map": None,  # lang2id.json (data/lang/lang2id.json)
+    "char_tokenizer": None,  # character sentencepiece model (data/lang/chars.model) for the encoder CTC
     "min_duration": 0.3,  # seconds; shorter cuts are skipped (counted)
     "max_duration_utt": 30.0,  # seconds; longer cuts are skipped (counted)
     "loader": {},  # prefixasr.data.datamodule.DataConfig fields (max_duration, num_workers, spec_augment, ...)
@@ -32,6 +33,7 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "num_epochs": 10,
     "max_steps": 0,  # stop after this many optimiser steps (0: no limit)
     "lr": 1.0e-3,
+    "lr_scales": {},  # learning-rate factor per model part, e.g. {llm: 0.1, encoder: 0.5} (parts: model/init.py)
     "betas": [0.9, 0.98],
     "weight_decay": 0.01,
     "warmup_steps": 500,  # linear warm-up, then inverse-square-root decay
@@ -44,6 +46,7 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "keep_last_n": 3,  # checkpoint-N.pt files kept
     "scan_pessimistic_batches": True,  # try the largest batch first; fail early with advice
     "num_threads": 0,  # torch CPU threads per process (0: torch's default)
+    "valid_cer_utts": 100,  # dev utterances decoded greedily after each epoch for the CER (0: none)
 }
 
 TOP_LEVEL = ("data", "model", "train", "exp_files")

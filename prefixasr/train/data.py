@@ -4,7 +4,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from lhotse import CutSet, load_manifest_lazy
@@ -47,8 +47,9 @@ class CutFilter:
     """
 
     def __init__(self, tokenizer: Any, min_duration: float, max_duration: float, stack: int,
-                 max_tokens_per_frame: int | None):
+                 max_tokens_per_frame: int | None, char_tokenizer: Any = None):
         self.tokenizer = tokenizer
+        self.char_tokenizer = char_tokenizer  # set when the encoder CTC needs an encoder frame per character
         self.min_duration = min_duration
         self.max_duration = max_duration
         self.stack = stack
@@ -70,6 +71,11 @@ class CutFilter:
         limit = self.max_tokens_per_frame
         if frames < 1 or (limit is not None and tokens > limit * frames):
             return "too many tokens", f"{tokens} tokens but {frames} prefix frames"
+        if self.char_tokenizer is not None:
+            n_chars = len(self.char_tokenizer.encode(normalize_text(sup.text or "", sup.language or "")))
+            enc_frames = prefix_frames(cut.num_frames if cut.has_features else int(cut.duration * 100), 1)
+            if n_chars > enc_frames:
+                return "too many characters", f"{n_chars} characters but {enc_frames} encoder frames"
         return None
 
     def __call__(self, cut: Any) -> bool:
@@ -87,13 +93,16 @@ class CutFilter:
         return ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())) or "none"
 
 
-def batch_targets(batch: AsrBatch, tokenizer: Any, lang_map: Any) -> Tuple[List[List[int]], torch.Tensor]:
+def batch_targets(batch: AsrBatch, tokenizer: Any, lang_map: Any, char_tokenizer: Any = None
+                  ) -> Tuple[List[List[int]], torch.Tensor, Optional[List[List[int]]]]:
+    """(token ids, language indices, character ids or None) of a batch."""
     targets = tokenizer.encode_batch(batch.texts)
     try:
         lang_ids = torch.tensor([lang_map.index(lang) for lang in batch.languages], dtype=torch.long)
     except KeyError as e:
         raise ValueError(f"batch with cuts {batch.cut_ids[:3]}...: {e.args[0]}") from None
-    return targets, lang_ids
+    chars = None if char_tokenizer is None else char_tokenizer.encode_batch(batch.texts)
+    return targets, lang_ids, chars
 
 
 def total_duration(cuts: CutSet) -> float:
@@ -124,10 +133,12 @@ def _fbank() -> Any:
 
 
 def stats_summary(sums: Dict[str, float]) -> Dict[str, float]:
-    """Per-token averages of each loss term in a stats dict (tokens, utterances, frames kept as counts)."""
-    counts = ("tokens", "utterances", "frames")
+    """Per-token averages of each loss term in a stats dict (encoder CTC per character, LID per utterance)."""
+    counts = ("tokens", "chars", "utterances", "frames")
     tokens = max(sums.get("tokens", 0.0), 1.0)
     out = {k: v / tokens for k, v in sums.items() if k not in counts}
+    if "encoder_ctc" in sums:
+        out["encoder_ctc"] = sums["encoder_ctc"] / max(sums.get("chars", 0.0), 1.0)
     if "lid" in sums:
         out["lid"] = sums["lid"] / max(sums.get("utterances", 0.0), 1.0)
     return out

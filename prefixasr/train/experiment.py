@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from prefixasr.common import atomic_write
 from prefixasr.data.lang import LanguageMap
@@ -14,21 +14,29 @@ from prefixasr.model.build import EXP_CONFIG, EXP_LLM_CONFIG_DIR
 from prefixasr.train.config import save_config
 
 
-def load_data_files(cfg: Dict[str, Any]) -> Tuple[Tokenizer, LanguageMap]:
+def load_data_files(cfg: Dict[str, Any]) -> Tuple[Tokenizer, LanguageMap, Optional[Tokenizer]]:
+    """(tokenizer, language map, character tokenizer or None when the system has no encoder CTC)."""
     d = cfg["data"]
-    for key in ("tokenizer", "lang_map"):
+    need_chars = cfg["model"]["loss"]["encoder_ctc_weight"] > 0
+    for key in ("tokenizer", "lang_map") + (("char_tokenizer",) if need_chars else ()):
         if not d[key]:
             raise ValueError(f"data.{key} is not set: pass data.{key}=<path> or put it in the config")
         if not Path(d[key]).exists():
             raise FileNotFoundError(f"data.{key}: {d[key]} does not exist")
-    return Tokenizer.load(d["tokenizer"]), LanguageMap.load(d["lang_map"])
+    chars = Tokenizer.load(d["char_tokenizer"]) if need_chars else None
+    return Tokenizer.load(d["tokenizer"]), LanguageMap.load(d["lang_map"]), chars
 
 
-def resolve_token_ids(cfg: Dict[str, Any], tokenizer: Tokenizer) -> None:
-    """BOS/EOS from the tokenizer; blank = id 0 when it is our <blk>, else appended after the vocabulary."""
+def resolve_token_ids(cfg: Dict[str, Any], tokenizer: Tokenizer, char_tokenizer: Optional[Tokenizer] = None) -> None:
+    """BOS/EOS from the tokenizer; blank = id 0 when it is our <blk>, else appended after the vocabulary;
+    the encoder CTC's vocabulary from the character tokenizer (its id 0 is <blk> too)."""
     m = cfg["model"]
     m["bos_id"], m["eos_id"] = int(tokenizer.bos_id), int(tokenizer.eos_id)
     m["blank_id"] = 0 if tokenizer.kind == "sentencepiece" and tokenizer.id_to_piece(0) == BLANK_PIECE else None
+    if char_tokenizer is not None:
+        if char_tokenizer.id_to_piece(0) != BLANK_PIECE:
+            raise ValueError(f"data.char_tokenizer: id 0 must be {BLANK_PIECE} (train it with prefixasr.bin.train_tokenizer)")
+        m["encoder_ctc"] = {"vocab_size": int(char_tokenizer.vocab_size), "blank_id": 0}
 
 
 def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> Dict[str, Any]:
@@ -43,6 +51,9 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> 
         shutil.copy2(tok_src, tok_dst)
     shutil.copy2(cfg["data"]["lang_map"], exp_dir / "lang2id.json")
     cfg["exp_files"] = {"tokenizer": str(tok_dst.relative_to(exp_dir)) or "tokenizer", "lang_map": "lang2id.json"}
+    if cfg["model"]["loss"]["encoder_ctc_weight"] > 0:
+        shutil.copy2(cfg["data"]["char_tokenizer"], exp_dir / "chars.model")
+        cfg["exp_files"]["char_tokenizer"] = "chars.model"
     llm = cfg["model"]["llm"]
     if llm["type"] == "pretrained":
         from transformers import AutoConfig

@@ -18,6 +18,7 @@ from prefixasr.train.data import (CutFilter, batch_targets, max_tokens_per_frame
                                  total_duration)
 from prefixasr.train.dist import DistInfo, all_reduce_sum, all_true
 from prefixasr.train.optim import build_optimizer, build_scheduler
+from prefixasr.train.validation import History, dev_subset, greedy_cer, log_table
 
 FRAME_SHIFT = 0.01  # seconds per fbank frame
 
@@ -33,25 +34,32 @@ def _is_oom(err: BaseException) -> bool:
 
 class Trainer:
     def __init__(self, cfg: Dict[str, Any], exp_dir: Path, model: torch.nn.Module, tokenizer: Any, lang_map: Any,
-                 train_cuts: Any, valid_cuts: Optional[Any], info: DistInfo) -> None:
+                 train_cuts: Any, valid_cuts: Optional[Any], info: DistInfo, char_tokenizer: Any = None) -> None:
         self.cfg, self.t = cfg, cfg["train"]
         self.exp_dir, self.info = Path(exp_dir), info
-        self.tokenizer, self.lang_map = tokenizer, lang_map
+        self.tokenizer, self.lang_map, self.char_tokenizer = tokenizer, lang_map, char_tokenizer
         self.model = model.to(info.device)
         self.ddp = (
             DistributedDataParallel(self.model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
             if info.distributed else self.model
         )
-        self.optimizer = build_optimizer(self.model, self.t["lr"], self.t["weight_decay"], self.t["betas"])
+        self.optimizer = build_optimizer(self.model, self.t["lr"], self.t["weight_decay"], self.t["betas"],
+                                         self.t["lr_scales"])
         self.scheduler = build_scheduler(self.optimizer, self.t["warmup_steps"], self.t["schedule"])
         loader = {**cfg["data"]["loader"], "world_size": info.world_size, "rank": info.rank}
         self.datamodule = AsrDataModule.from_dict(loader)
         m = cfg["model"]
         filter_args = (tokenizer, cfg["data"]["min_duration"], cfg["data"]["max_duration_utt"],
-                       m["projector"]["stack"], max_tokens_per_frame(m))
+                       m["projector"]["stack"], max_tokens_per_frame(m), char_tokenizer)
         self.cut_filter, self.valid_filter = CutFilter(*filter_args), CutFilter(*filter_args)
         self.train_cuts = train_cuts.filter(self.cut_filter)
         self.valid_cuts = None if valid_cuts is None else valid_cuts.filter(self.valid_filter)
+        # the CER subset is not filtered: it is scored like a test set
+        self.cer_cuts = (dev_subset(valid_cuts, self.t["valid_cer_utts"])
+                         if valid_cuts is not None and self.t["valid_cer_utts"] > 0 and info.is_main else None)
+        self.history = History()
+        self.elapsed = 0.0  # seconds of training and validation, over resumes
+        self._epoch_sums: Dict[str, float] = {}
         self.use_amp = info.device.type == "cuda" and self.t["amp"] == "bf16"
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.counters = {"nonfinite_batches": 0, "nonfinite_grads": 0}
@@ -83,7 +91,7 @@ class Trainer:
             path, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict(), sampler=None if epoch_done else self._sampler_state_now(),
             step=self.step, epoch=self.epoch, epoch_done=epoch_done, batch_in_epoch=self.batch_in_epoch,
-            counters=dict(self.counters),
+            counters=dict(self.counters), history=self.history.rows, elapsed=self.elapsed,
         )
 
     def resume(self, path: Path) -> None:
@@ -92,6 +100,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.counters = state["step"], state["counters"]
+        self.history, self.elapsed = History(state.get("history")), float(state.get("elapsed", 0.0))
         if state["epoch_done"]:
             self.epoch, self.batch_in_epoch, self._sampler_state = state["epoch"] + 1, 0, None
         else:
@@ -102,11 +111,12 @@ class Trainer:
 
     # ---- one batch ------------------------------------------------------------------------------
     def _forward(self, batch: AsrBatch, module: torch.nn.Module):
-        targets, lang_ids = batch_targets(batch, self.tokenizer, self.lang_map)
+        targets, lang_ids, chars = batch_targets(batch, self.tokenizer, self.lang_map, self.char_tokenizer)
         dev = self.info.device
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
         with ctx:
-            return module(batch.features.to(dev), batch.feature_lens.to(dev), targets, lang_ids.to(dev), step=self.step)
+            return module(batch.features.to(dev), batch.feature_lens.to(dev), targets, lang_ids.to(dev), step=self.step,
+                          char_targets=chars)
 
     def scan_pessimistic_batch(self) -> None:
         """Forward+backward the largest possible batch once, so memory trouble shows now, not at hour 3."""
@@ -131,12 +141,19 @@ class Trainer:
         if self.step == 0 and self.t["scan_pessimistic_batches"]:
             self.scan_pessimistic_batch()
         while self.epoch <= self.t["num_epochs"] and not self._done():
-            if not self._train_epoch():  # stopped by max_steps inside the epoch
+            t0 = time.time()
+            finished = self._train_epoch()
+            self.elapsed += time.time() - t0
+            if not finished:  # stopped by max_steps inside the epoch
                 self.save(self.exp_dir / f"checkpoint-{self.step}.pt", epoch_done=False)
                 break
-            self.validate()
+            t0 = time.time()
+            self._record_epoch(self.validate())
+            self.elapsed += time.time() - t0
             self.save(self.exp_dir / f"epoch-{self.epoch}.pt", epoch_done=True)
             self.epoch, self.batch_in_epoch, self._sampler_state = self.epoch + 1, 0, None
+        if self.info.is_main and self.history.rows:
+            log_table(self.history)
         if self.tb is not None:
             self.tb.close()
         logging.info("training done: %d steps; skipped batches: %s", self.step, self.counters)
@@ -160,6 +177,7 @@ class Trainer:
         accum = self.t["accum_grad"]
         self.optimizer.zero_grad(set_to_none=True)  # drop a partial accumulation left by the last epoch
         sums: Dict[str, float] = {}
+        self._epoch_sums = {}
         t0, micro = time.time(), 0
         for raw in batches:
             batch = unpack_batch(raw)
@@ -179,6 +197,7 @@ class Trainer:
                 (loss / accum).backward()
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + v
+                self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v
             if not sync:
                 continue
             self._optimizer_step()
@@ -247,6 +266,28 @@ class Trainer:
             for k, v in avg.items():
                 self.tb.add_scalar(f"valid/{k}", v, self.step)
         return avg
+
+    def _record_epoch(self, valid: Dict[str, float]) -> None:
+        """Dev CER of every greedy search, then one history row (train.log, tensorboard, history.json, PNG)."""
+        if not self.info.is_main:
+            return
+        cer: Dict[str, float] = {}
+        if self.cer_cuts is not None:
+            t0 = time.time()
+            cer = greedy_cer(self.model, self.cer_cuts, self.tokenizer, self.lang_map, self.char_tokenizer,
+                             self.info.device)
+            logging.info("epoch %d dev CER on %d utterances (greedy): %s (%.1f s)", self.epoch, len(self.cer_cuts),
+                         " ".join(f"{m}={v:.2f}%" for m, v in cer.items()), time.time() - t0)
+            for m, v in cer.items():
+                self.tb.add_scalar(f"valid/cer_{m}", v, self.step)
+        train = stats_summary(self._epoch_sums)
+        row: Dict[str, Any] = {"epoch": self.epoch, "step": self.step, "minutes": round(self.elapsed / 60, 2)}
+        row.update({f"train_{k}": round(v, 4) for k, v in sorted(train.items())})
+        row.update({f"valid_{k}": round(v, 4) for k, v in sorted(valid.items())})
+        row.update({f"cer_{m}": v for m, v in cer.items()})
+        self.history.add(row)
+        self.history.save(self.exp_dir / "history.json")
+        self.history.plot(self.exp_dir / "learning_curve.png", title=self.exp_dir.name)
 
 
 def _fmt_eta(seconds: float) -> str:
