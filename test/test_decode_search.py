@@ -15,6 +15,8 @@ def setup():
     torch.manual_seed(0)
     cfg = tiny_config()
     cfg["model"]["llm"]["arch"]["tie_word_embeddings"] = False
+    # unit-scale prefix frames (no LLM-scale norm): the sharpened random joiner then varies frame to frame
+    cfg["model"]["projector"]["match_llm_scale"] = False
     model = build_model(cfg, VOCAB, NUM_LANGS).eval()
     # a freshly initialised model repeats one token (LLM) or never emits blank (RNN-T); sharpen it so
     # that searches disagree and outputs vary: the equalities below then mean something

@@ -46,7 +46,7 @@ def _run(work: Path, *extra: str) -> str:
         "--nbpe", "60",
         "--nj", "1",
         "--avg", "1",
-        "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=32",
+        "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
         "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",
         "--asr_args", "train.num_epochs=1 train.warmup_steps=2",
         "--decode_methods", "llm_greedy rnnt_greedy",
@@ -118,7 +118,8 @@ def test_run_systems_compares_systems_against_both_baselines(micro_run):
         "--results", str(work / "RESULTS_sys.md"),
         "--",
         "--nbpe", "60", "--nj", "1", "--avg", "1",
-        "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=32",
+        "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
+        "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",
         "--decode_args", "--max-new-tokens 8",
     ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)

@@ -23,7 +23,8 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     },
     # frame stacking (x stack after the x4 subsampling) + MLP into the LLM width
     # output_dim: only when llm.type=none; match_llm_scale: LayerNorm at the LLM's embedding RMS (model/projector.py)
-    "projector": {"stack": 2, "hidden_dim": 512, "output_dim": 256, "match_llm_scale": True},
+    # token_bridge: add the RNN-T's soft transcript in LLM token embeddings to the prefix (model.llm_input)
+    "projector": {"stack": 2, "hidden_dim": 512, "output_dim": 256, "match_llm_scale": True, "token_bridge": False},
     "llm": {
         "type": "scratch",  # none | scratch (Llama from `arch`) | pretrained (HF dir or name in `path`)
         "path": None,
@@ -54,7 +55,7 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     "init": {
         "path": None,  # experiment dir or checkpoint of ours (.pt); HF encoder dir/name when encoder.type=hf
         "avg": 1,  # with an experiment dir: average this many last epochs
-        "modules": ["encoder"],  # copied parts: encoder, encoder_ctc, lid_head, projector, transducer, ...
+        "modules": ["encoder"],  # copied parts: encoder, encoder_ctc, lid_head, projector[.mlp], transducer, ...
         "freeze": [],  # parts kept frozen during training (e.g. [encoder])
     },
     "rnnt": {

@@ -22,9 +22,17 @@ PARTS = ("encoder", "encoder_ctc", "lid_head", "projector", "transducer", "ctc",
 
 
 def _check_parts(names: List[str], what: str) -> None:
-    unknown = sorted(set(names) - set(PARTS))
+    """A part is a top-level name of PARTS, or a dotted sub-module of one (e.g. projector.mlp)."""
+    unknown = sorted(n for n in names if n.split(".")[0] not in PARTS)
     if unknown:
-        raise ValueError(f"model.init.{what}: unknown part(s) {unknown}; known: {list(PARTS)}")
+        raise ValueError(f"model.init.{what}: unknown part(s) {unknown}; known: {list(PARTS)} (or part.sub_module)")
+
+
+def _part(model: nn.Module, name: str) -> nn.Module | None:
+    module: nn.Module | None = model
+    for attr in name.split("."):
+        module = getattr(module, attr, None) if module is not None else None
+    return module
 
 
 def read_state_dict(path: PathLike, avg: int = 1) -> Dict[str, torch.Tensor]:
@@ -57,7 +65,7 @@ def initialise_from(model: nn.Module, init_cfg: Dict[str, Any]) -> List[str]:
     target = model.state_dict()
     update: Dict[str, torch.Tensor] = {}
     for part in parts:
-        if getattr(model, part, None) is None:
+        if _part(model, part) is None:
             raise ValueError(f"model.init.modules names {part!r}, but this system has no {part}")
         keys = [k for k in target if k.startswith(part + ".")]
         missing = [k for k in keys if k not in source]
@@ -77,7 +85,7 @@ def freeze_parts(model: nn.Module, names: List[str]) -> None:
     """No gradients for the named parts; SpeechPrefixLM keeps them in eval mode (no dropout)."""
     _check_parts(names, "freeze")
     for name in names:
-        part = getattr(model, name, None)
+        part = _part(model, name)
         if part is None:
             raise ValueError(f"model.init.freeze names {name!r}, but this system has no {name}")
         for p in part.parameters():

@@ -56,7 +56,7 @@ class SpeechPrefixLM(nn.Module):
         if self.llm_frozen:
             self.llm.eval()  # a frozen LLM never runs dropout
         for name in self.cfg["init"]["freeze"]:  # nor does a frozen pretrained part
-            getattr(self, name).eval()
+            self.get_submodule(name).eval()
         return self
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
@@ -82,6 +82,20 @@ class SpeechPrefixLM(nn.Module):
             raise RuntimeError("this model has no language-ID head (train with model.loss.lid_weight > 0)")
         enc, enc_lens = self.encoder(features, feature_lens)
         return self.lid_head(enc, enc_lens)
+
+    def llm_input(self, prefix: torch.Tensor) -> torch.Tensor:
+        """The speech prefix as the LLM reads it: at the LLM's embedding scale and, with projector.token_bridge, plus the expectation of the LLM's
+        own token embeddings under the RNN-T's per-frame token posterior (its simple-loss "am" projection; blank
+        adds nothing), so a small LLM sees a soft transcript in its own input space from the first step."""
+        scaled = self.projector.to_llm_scale(prefix)
+        if not self.cfg["projector"]["token_bridge"] or self.transducer is None:
+            return scaled
+        table = self.llm.get_input_embeddings().weight  # (V, D)
+        probs = self.transducer.simple_am_proj(prefix).float().softmax(-1)[..., : table.size(0)]
+        keep = torch.ones(table.size(0), device=prefix.device, dtype=probs.dtype)
+        if self.transducer.blank_id < table.size(0):
+            keep[self.transducer.blank_id] = 0.0
+        return scaled + ((probs * keep) @ table.float()).to(prefix.dtype)
 
     def _assemble(
         self, prefix: torch.Tensor, prefix_lens: torch.Tensor, lang_ids: torch.Tensor, text_emb: torch.Tensor,
@@ -121,7 +135,8 @@ class SpeechPrefixLM(nn.Module):
         b = prefix.size(0)
         bos = self.embed_tokens(torch.full((b, 1), self.bos_id, dtype=torch.long, device=prefix.device))
         ones = torch.ones(b, dtype=torch.long, device=prefix.device)
-        embeds, mask, _ = self._assemble(prefix, prefix_lens, lang_ids, bos.to(prefix.dtype), ones, left_pad=True)
+        embeds, mask, _ = self._assemble(self.llm_input(prefix), prefix_lens, lang_ids, bos.to(prefix.dtype), ones,
+                                         left_pad=True)
         return embeds, mask
 
     # ---- training ------------------------------------------------------------------------------
@@ -139,7 +154,7 @@ class SpeechPrefixLM(nn.Module):
             labels[i, : len(t) + 1] = seq[1:]
         text_lens = torch.tensor([len(t) + 1 for t in targets], dtype=torch.long, device=device)
         embeds, mask, text_start = self._assemble(
-            prefix, prefix_lens, lang_ids, self.embed_tokens(text_in).to(prefix.dtype), text_lens, left_pad=False
+            self.llm_input(prefix), prefix_lens, lang_ids, self.embed_tokens(text_in).to(prefix.dtype), text_lens, left_pad=False
         )
         position_ids = torch.arange(embeds.size(1), device=device)[None, :].expand(b, -1)
         hidden = llm_hidden_states(self.llm, embeds, mask, position_ids)

@@ -21,7 +21,8 @@ class FrameStackProjector(nn.Module):
             nn.Linear(hidden_dim, output_dim),
         )
         # output_rms: a LayerNorm whose gain starts at the LLM's token-embedding RMS, so the prefix enters the
-        # LLM at the scale its own inputs have (unnormalised, it starts ~10x larger and swamps the text)
+        # LLM at the scale its own inputs have (unnormalised, it starts ~10x larger and swamps the text);
+        # applied by to_llm_scale on the LLM's side only
         self.norm = None
         if output_rms is not None:
             self.norm = nn.LayerNorm(output_dim)
@@ -37,5 +38,9 @@ class FrameStackProjector(nn.Module):
         if pad:
             x = torch.nn.functional.pad(x, (0, 0, 0, pad))
         x = x.reshape(b, (t + pad) // self.stack, c * self.stack)
-        y = self.mlp(x)
-        return (y if self.norm is None else self.norm(y)), self.output_lengths(lengths)
+        return self.mlp(x), self.output_lengths(lengths)
+
+    def to_llm_scale(self, prefix: torch.Tensor) -> torch.Tensor:
+        """The prefix at the LLM's embedding scale (identity without output_rms). Only the LLM's input goes
+        through it: the RNN-T/CTC branches read the prefix as the projector made it."""
+        return prefix if self.norm is None else self.norm(prefix)
