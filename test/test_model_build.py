@@ -37,7 +37,7 @@ def test_llm_prefix_is_left_padded_and_ends_with_bos():
         assert torch.allclose(embeds[i, -1], bos)
         start = mask.shape[1] - int(mask[i].sum())
         assert torch.allclose(embeds[i, start:start + k], model.prompt(lang[i:i + 1])[0])
-        assert torch.allclose(embeds[i, start + k:-1], prefix[i, : plens[i]])
+        assert torch.allclose(embeds[i, start + k:-1], model.llm_input(prefix)[i, : plens[i]])
         assert float(embeds[i, :start].detach().abs().sum()) == 0.0
 
 
