@@ -54,6 +54,7 @@ def test_encoder_pretraining_learns_and_logs_dev_cer_per_epoch(pretrained):
     assert "dev CER on 24 utterances (greedy): ctc_greedy=" in log
     table = log.split("per-epoch history")[-1]
     assert "| epoch | step | minutes |" in table and "cer_ctc_greedy" in table and "valid_encoder_ctc" in table
+    assert log.rstrip().splitlines()[-1].startswith("| 25 |"), "train.log ends with the per-epoch table"
     assert (pretrained / "learning_curve.png").stat().st_size > 1000
     loaded = load_model(pretrained)
     assert loaded.char_tokenizer is not None and loaded.model.encoder_ctc is not None

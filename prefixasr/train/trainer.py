@@ -152,11 +152,11 @@ class Trainer:
             self.elapsed += time.time() - t0
             self.save(self.exp_dir / f"epoch-{self.epoch}.pt", epoch_done=True)
             self.epoch, self.batch_in_epoch, self._sampler_state = self.epoch + 1, 0, None
-        if self.info.is_main and self.history.rows:
-            log_table(self.history)
         if self.tb is not None:
             self.tb.close()
         logging.info("training done: %d steps; skipped batches: %s", self.step, self.counters)
+        if self.info.is_main and self.history.rows:
+            log_table(self.history)  # last, so train.log ends with the per-epoch table
 
     def _done(self) -> bool:
         return 0 < self.t["max_steps"] <= self.step
