@@ -1,19 +1,17 @@
 """build_model (from a config) and load_model (from an experiment directory)."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-import torch
 import yaml
 
 from prefixasr.common import PathLike
 from prefixasr.model.config import model_config
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead, LanguageIdHead
-from prefixasr.model.init import freeze_parts
+from prefixasr.model.init import freeze_parts, read_state_dict
 from prefixasr.model.llm import build_llm, freeze, llm_hidden_size
 from prefixasr.model.model import SpeechPrefixLM
 from prefixasr.model.projector import FrameStackProjector
@@ -118,7 +116,6 @@ def load_model(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1, dev
     """
     from prefixasr.data.lang import LanguageMap
     from prefixasr.data.tokenizer import Tokenizer
-    from prefixasr.train.checkpoint import average_state_dicts, find_checkpoints
 
     exp_dir = Path(exp_dir)
     cfg_path = exp_dir / EXP_CONFIG
@@ -136,9 +133,6 @@ def load_model(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1, dev
         mcfg["llm"]["path"] = str(exp_dir / EXP_LLM_CONFIG_DIR)
     model = build_model({"model": mcfg}, tokenizer.vocab_size, len(lang_map), load_llm_weights=False)
 
-    paths = find_checkpoints(exp_dir, epoch=epoch, avg=avg)
-    logging.info("loading %s", ", ".join(p.name for p in paths))
-    states = [torch.load(p, map_location="cpu", weights_only=False)["model"] for p in paths]
-    model.load_state_dict(average_state_dicts(states) if len(states) > 1 else states[0])
+    model.load_state_dict(read_state_dict(exp_dir, avg=avg, epoch=epoch))
     model.to(device).eval()
     return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map, char_tokenizer=char_tokenizer)

@@ -50,10 +50,10 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     "loss": {"ce_weight": 1.0, "rnnt_weight": 0.0, "ctc_weight": 0.0, "encoder_ctc_weight": 0.0, "lid_weight": 0.0},
     # filled in by the trainer from data.char_tokenizer when loss.encoder_ctc_weight > 0
     "encoder_ctc": {"vocab_size": None, "blank_id": 0},
-    # initialise parts of the model from a trained system (the recipe's encoder pre-training stage) or a
-    # Hugging Face speech encoder; see prefixasr/model/init.py
+    # initialise parts of the model from a trained system (the recipe's encoder pre-training stage);
+    # see prefixasr/model/init.py
     "init": {
-        "path": None,  # experiment dir or checkpoint of ours (.pt); HF encoder dir/name when encoder.type=hf
+        "path": None,  # experiment dir or checkpoint file (.pt) of ours
         "avg": 1,  # with an experiment dir: average this many last epochs
         "modules": ["encoder"],  # copied parts: encoder, encoder_ctc, lid_head, projector[.mlp], transducer, ...
         "freeze": [],  # parts kept frozen during training (e.g. [encoder])

@@ -159,7 +159,7 @@ class ConformerEncoder(nn.Module):
         dropout: float = 0.1,
         subsampling_channels: int = 64,
         pos_enc: str = "sinusoidal",
-        xscale: bool = False,
+        xscale: bool = True,
     ) -> None:
         super().__init__()
         if pos_enc not in ("sinusoidal", "none"):

@@ -35,14 +35,15 @@ def _part(model: nn.Module, name: str) -> nn.Module | None:
     return module
 
 
-def read_state_dict(path: PathLike, avg: int = 1) -> Dict[str, torch.Tensor]:
-    """The model weights of an experiment dir (last `avg` epochs averaged) or of one checkpoint file."""
+def read_state_dict(path: PathLike, avg: int = 1, epoch: int | None = None) -> Dict[str, torch.Tensor]:
+    """The model weights of an experiment dir (the `avg` epochs ending at `epoch`, newest when None, averaged)
+    or of one checkpoint file."""
     from prefixasr.train.checkpoint import average_state_dicts, find_checkpoints
 
     path = Path(path)
     if path.is_dir():
-        files = find_checkpoints(path, avg=avg)
-        logging.info("model.init: averaging %s from %s", ", ".join(p.name for p in files), path)
+        files = find_checkpoints(path, epoch=epoch, avg=avg)
+        logging.info("loading %s from %s", ", ".join(p.name for p in files), path)
         states = [torch.load(p, map_location="cpu", weights_only=False)["model"] for p in files]
         return average_state_dicts(states) if len(states) > 1 else states[0]
     if not path.is_file():

@@ -84,9 +84,9 @@ class SpeechPrefixLM(nn.Module):
         return self.lid_head(enc, enc_lens)
 
     def llm_input(self, prefix: torch.Tensor) -> torch.Tensor:
-        """The speech prefix as the LLM reads it: at the LLM's embedding scale and, with projector.token_bridge, plus the expectation of the LLM's
-        own token embeddings under the RNN-T's per-frame token posterior (its simple-loss "am" projection; blank
-        adds nothing), so a small LLM sees a soft transcript in its own input space from the first step."""
+        """The speech prefix as the LLM reads it: at the LLM's embedding scale and, with projector.token_bridge,
+        plus the expectation of the LLM's own token embeddings under the RNN-T's per-frame token posterior (its
+        simple-loss "am" projection; blank adds nothing): a soft transcript in the LLM's own input space."""
         scaled = self.projector.to_llm_scale(prefix)
         if not self.cfg["projector"]["token_bridge"] or self.transducer is None:
             return scaled

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
 
 from prefixasr.common import PathLike, atomic_write
-from prefixasr.decode.runner import DecodeOptions, available_greedy_methods, decode_batch, strip_special
+from prefixasr.decode.runner import DecodeOptions, available_greedy_methods
 from prefixasr.scoring.align import ErrorCounts, align, chars, count_errors
 
 
@@ -32,25 +33,23 @@ def dev_subset(cuts: Any, max_utts: int) -> Any:
 @torch.no_grad()
 def greedy_cer(model: Any, cuts: Any, tokenizer: Any, lang_map: Any, char_tokenizer: Any = None,
                device: torch.device | str = "cpu", max_duration: float = 100.0) -> Dict[str, float]:
-    """{"<method>": CER %} over `cuts` for each greedy search of `model` (oracle language for prompts)."""
+    """{"<method>": CER %} over `cuts` for each greedy search of `model` (oracle language for prompts), decoded
+    by the decode stage's own Decoder so the figures mean what the decode dirs' CER means."""
     from prefixasr.data.datamodule import AsrDataModule, unpack_batch
+    from prefixasr.decode.decoder import Decoder
+    from prefixasr.model import LoadedModel
 
-    methods = available_greedy_methods(model)
-    errors = {m: ErrorCounts() for m in methods}
+    loaded = LoadedModel(model=model, config={}, tokenizer=tokenizer, lang_map=lang_map, char_tokenizer=char_tokenizer)
+    decoders = {m: Decoder(loaded, DecodeOptions(method=m), device=str(device)) for m in available_greedy_methods(model)}
+    errors = {m: ErrorCounts() for m in decoders}
     dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0, shuffle=False)
     was_training = model.training
     model.eval()
     for raw in dm.valid_dataloader(cuts):
         batch = unpack_batch(raw)
-        feats, lens = batch.features.to(device), batch.feature_lens.to(device)
-        lang_ids = torch.tensor([lang_map.index(lang) for lang in batch.languages], dtype=torch.long, device=device)
-        for method in methods:
-            tok = char_tokenizer if method == "ctc_greedy" else tokenizer
-            blank = model.encoder_ctc.blank_id if method == "ctc_greedy" else (
-                model.transducer.blank_id if model.transducer is not None else None)
-            for d, ref in zip(decode_batch(model, feats, lens, lang_ids, DecodeOptions(method=method)), batch.texts):
-                hyp = tok.decode(strip_special(d, tok, blank).tokens)
-                errors[method] += count_errors(align(chars(ref), chars(hyp)))
+        for method, dec in decoders.items():
+            for rec in dec.segments(batch):
+                errors[method] += count_errors(align(chars(rec["ref"]), chars(rec["hyp"])))
     model.train(was_training)
     return {m: round(100.0 * e.errors / max(e.ref_len, 1), 2) for m, e in errors.items()}
 
@@ -114,8 +113,6 @@ class History:
         ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize="small", loc="upper right")
         ax.set_title(title or "learning curve")
         fig.tight_layout()
-        from pathlib import Path
-
         tmp = Path(path).with_suffix(".tmp.png")
         fig.savefig(tmp, dpi=100)
         plt.close(fig)
