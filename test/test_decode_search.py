@@ -28,14 +28,14 @@ def setup():
         model.transducer.joiner.output_linear.bias[model.transducer.blank_id] += 1.0
     feats, lens, _, lang = fake_batch(lens=(160, 120, 90, 64))
     with torch.inference_mode():
-        prefix, plens = model.encode(feats, lens)
-        embeds, mask = model.build_llm_prefix(prefix, plens, lang)
+        prefix, plens = model.encode_for_llm(feats, lens)
+        embeds, mask, _ = model.build_llm_prefix(prefix, plens, lang)
     return model, prefix, plens, lang, embeds, mask
 
 
 def _single(model, prefix, plens, lang, i):
     with torch.inference_mode():
-        return model.build_llm_prefix(prefix[i : i + 1, : plens[i]], plens[i : i + 1], lang[i : i + 1])
+        return model.build_llm_prefix(prefix[i : i + 1, : plens[i]], plens[i : i + 1], lang[i : i + 1])[:2]
 
 
 @pytest.mark.parametrize("penalty", [1.0, 1.3])

@@ -26,8 +26,8 @@ def test_encode_shapes_and_lengths():
 def test_llm_prefix_is_left_padded_and_ends_with_bos():
     model = _model()
     feats, lens, _, lang = fake_batch()
-    prefix, plens = model.encode(feats, lens)
-    embeds, mask = model.build_llm_prefix(prefix, plens, lang)
+    prefix, plens = model.encode_for_llm(feats, lens)
+    embeds, mask, positions = model.build_llm_prefix(prefix, plens, lang)
     k = model.soft_prompt.length
     assert mask.shape[1] == k + int(plens.max()) + 1
     assert torch.equal(mask.sum(1), k + plens + 1)
@@ -37,8 +37,12 @@ def test_llm_prefix_is_left_padded_and_ends_with_bos():
         assert torch.allclose(embeds[i, -1], bos)
         start = mask.shape[1] - int(mask[i].sum())
         assert torch.allclose(embeds[i, start:start + k], model.prompt(lang[i:i + 1])[0])
-        assert torch.allclose(embeds[i, start + k:-1], model.llm_input(prefix)[i, : plens[i]])
+        assert torch.allclose(embeds[i, start + k:-1], prefix[i, : plens[i]])
         assert float(embeds[i, :start].detach().abs().sum()) == 0.0
+        assert positions[i, start:].tolist() == list(range(k + int(plens[i]) + 1))
+    aligned = _model(projector={"align_positions": True})
+    _, _, moved = aligned.build_llm_prefix(prefix, plens, lang)
+    assert torch.equal(moved[:, :-1], positions[:, :-1]) and moved[:, -1].tolist() == [k] * 3  # BOS at the prefix's start
 
 
 def test_prompts_selected_by_language():
@@ -164,3 +168,67 @@ def test_pretrained_hf_llms_batch_like_single(tmp_path, arch):
     single = sum(model(feats[i:i + 1, : int(lens[i])], lens[i:i + 1], [targets[i]], lang[i:i + 1])[1]["ce"]
                  for i in range(3))
     assert abs(stats["ce"] - single) < 1e-4 * single
+
+
+def test_ctc_compress_averages_runs_and_drops_blanks():
+    from prefixasr.model.projector import ctc_compress
+    frames = torch.arange(2 * 7, dtype=torch.float32).reshape(2, 7, 1)
+    labels = torch.tensor([[0, 5, 5, 0, 5, 7, 7], [0, 0, 0, 0, 9, 9, 9]])
+    lens = torch.tensor([7, 3])  # row 1: only blanks inside its length -> one vector, the mean of all
+    out, out_lens = ctc_compress(frames, lens, labels, blank_id=0)
+    assert out_lens.tolist() == [3, 1]
+    assert out[0, :, 0].tolist() == [1.5, 4.0, 5.5]  # a blank splits two runs of the same label
+    assert out[1, 0, 0].item() == 8.0  # mean of frames 7, 8, 9: padded frames never count
+
+
+def test_ctc_compressed_prefix_reaches_the_llm_and_batches_like_single():
+    model = _model(projector={"stack": 1, "compress": "ctc"}, loss={"encoder_ctc_weight": 0.5},
+                   encoder_ctc={"vocab_size": 6, "blank_id": 0})
+    feats, lens, targets, lang = fake_batch()
+    with torch.no_grad():
+        model.encoder_ctc.proj.bias[0] = -5.0  # a random head: mostly non-blank, so runs vary
+        prefix, plens = model.encode_for_llm(feats, lens)
+        frames, flens = model.encode(feats, lens)
+        assert bool((plens < flens).all()) and bool((plens >= 1).all())
+        for i in range(3):
+            alone, n = model.encode_for_llm(feats[i:i + 1, : lens[i]], lens[i:i + 1])
+            assert int(n) == int(plens[i]) and torch.allclose(alone[0], prefix[i, : plens[i]], atol=1e-5)
+    chars = [[1, 2, 3], [4, 5], [1]]
+    loss, stats = model.train()(feats, lens, targets, lang, step=5, char_targets=chars)
+    loss.backward()
+    assert model.projector.mlp[0].weight.grad.abs().sum() > 0 and "encoder_ctc" in stats
+
+
+def test_ctc_compress_needs_stack_one_and_the_encoder_ctc():
+    with pytest.raises(ValueError, match="compress=ctc"):
+        _model(projector={"compress": "ctc"}, loss={"encoder_ctc_weight": 0.5}, encoder_ctc={"vocab_size": 6})
+    with pytest.raises(ValueError, match="compress=ctc"):
+        _model(projector={"stack": 1, "compress": "ctc"})
+
+
+def test_aligned_positions_train_and_search_agree():
+    from prefixasr.decode.llm_search import llm_greedy
+    model = _model(projector={"stack": 1, "compress": "ctc", "align_positions": True},
+                   loss={"encoder_ctc_weight": 0.5}, encoder_ctc={"vocab_size": 6, "blank_id": 0})
+    feats, lens, targets, lang = fake_batch()
+    chars = [[1, 2, 3], [4, 5], [1]]
+    with torch.no_grad():
+        model.encoder_ctc.proj.bias[0] = -5.0
+        _, stats = model(feats, lens, targets, lang, step=5, char_targets=chars)
+        ce = sum(model(feats[i:i + 1, : lens[i]], lens[i:i + 1], [targets[i]], lang[i:i + 1], step=5,
+                       char_targets=[chars[i]])[1]["ce"] for i in range(3))
+        assert abs(stats["ce"] - ce) < 1e-4 * ce
+        embeds, mask, pos = model.build_llm_prefix(*model.encode_for_llm(feats, lens), lang)
+        hyps = llm_greedy(model, embeds, mask, [6] * 3, positions=pos)
+        assert llm_greedy(model, embeds, mask, [6] * 3, use_cache=False, positions=pos) == hyps
+        for i in range(3):
+            one = model.build_llm_prefix(*model.encode_for_llm(feats[i:i + 1, : lens[i]], lens[i:i + 1]), lang[i:i + 1])
+            assert llm_greedy(model, one[0], one[1], [6], positions=one[2]) == [hyps[i]]
+        # teacher forcing on the greedy output (the training path's positions) predicts that same output
+        hyp = hyps[0]
+        assert hyp, "the random model must emit something for this check to mean anything"
+        prefix, plens = model.encode_for_llm(feats[:1, : lens[0]], lens[:1])
+        text = model.embed_tokens(torch.tensor([[model.bos_id, *hyp]]))
+        emb, m, start = model._assemble(prefix, plens, lang[:1], text, torch.tensor([len(hyp) + 1]), left_pad=False)
+        logits = model.llm(inputs_embeds=emb, attention_mask=m, position_ids=model.position_ids(m, start, plens)).logits
+        assert logits[0, int(start[0]): int(start[0]) + len(hyp)].argmax(-1).tolist() == hyp

@@ -34,8 +34,8 @@ def test_tiny_model_memorises_and_greedy_decodes_its_training_set(tmp_path):
     with torch.no_grad():
         _, stats = model(batch.features, batch.feature_lens, tok.encode_batch(batch.texts), lang_ids)
         assert stats["ce"] / stats["tokens"] < 0.05, stats
+        embeds, mask, _ = model.build_llm_prefix(*model.encode_for_llm(batch.features, batch.feature_lens), lang_ids)
         prefix, plens = model.encode(batch.features, batch.feature_lens)
-        embeds, mask = model.build_llm_prefix(prefix, plens, lang_ids)
         llm_hyps = [tok.decode(h) for h in llm_greedy(model, embeds, mask, [40] * len(batch))]
         rnnt_hyps = [tok.decode(h) for h, _ in rnnt_greedy(model.transducer, prefix, plens, max_sym_per_frame=3)]
     assert llm_hyps == batch.texts

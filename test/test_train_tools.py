@@ -1,5 +1,6 @@
 """LM pre-training tool, checkpoint averaging tool, config includes/overrides, cut filtering."""
 import json
+import math
 
 import pytest
 
@@ -14,14 +15,20 @@ from test_train_fixtures import make_corpus
 torch.set_num_threads(1)
 
 
+def _lm_config(tmp_path, corpus, layers: int, valid_fraction: float, **train) -> None:
+    """A tiny LM config over the corpus text, written to tmp_path/lm.yaml."""
+    cfg = {"data": {"text": str(tmp_path / "c" / "text.txt"), "tokenizer": corpus["tokenizer"],
+                    "valid_fraction": valid_fraction},
+           "model": {"arch": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": layers,
+                              "num_attention_heads": 2, "num_key_value_heads": 2}},
+           "train": {"batch_size": 8, "lr": 1e-2, "num_threads": 1, **train}}
+    (tmp_path / "lm.yaml").write_text(yaml.safe_dump(cfg))
+
+
 def test_train_lm_lowers_perplexity_and_saves_a_loadable_hf_dir(tmp_path):
     corpus = make_corpus(tmp_path / "c", n_utts=30)
-    cfg = {"data": {"text": str(tmp_path / "c" / "text.txt"), "tokenizer": corpus["tokenizer"], "valid_fraction": 0.1},
-           "model": {"arch": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                              "num_attention_heads": 2, "num_key_value_heads": 2}},
-           "train": {"block_size": 16, "batch_size": 8, "num_steps": 60, "lr": 1e-2, "warmup_steps": 5,
-                     "log_interval": 20, "valid_interval": 30, "num_threads": 1}}
-    (tmp_path / "lm.yaml").write_text(yaml.safe_dump(cfg))
+    _lm_config(tmp_path, corpus, 1, 0.1, block_size=16, num_steps=60, warmup_steps=5, log_interval=20,
+               valid_interval=30)
     exp = tmp_path / "lm"
     assert train_lm.main(["--config", str(tmp_path / "lm.yaml"), "--exp-dir", str(exp)]) == 0
     log = (exp / "train_lm.log").read_text()
@@ -106,3 +113,15 @@ def test_cut_filter_counts_each_reason():
                            cut("empty", 2.0, ""), cut("dense", 0.5, " ".join("x" * 9))] if f(c)]
     assert kept == ["ok"]
     assert dict(f.counts) == {"duration": 2, "empty text": 1, "too many tokens": 1}
+
+
+def test_train_lm_reading_exercises_teach_the_lm_to_read_its_prefix(tmp_path):
+    corpus = make_corpus(tmp_path / "c", n_utts=60)
+    _lm_config(tmp_path, corpus, 2, 0.2, block_size=32, num_steps=400, warmup_steps=10, log_interval=50,
+               valid_interval=100, reading_fraction=0.5, reading_error_rate=0.0)
+    assert train_lm.main(["--config", str(tmp_path / "lm.yaml"), "--exp-dir", str(tmp_path / "lm")]) == 0
+    log = (tmp_path / "lm" / "train_lm.log").read_text()
+    reading = [float(x.split()[0]) for x in log.split("held-out reading loss ")[1:]]
+    final_ppl = json.loads((tmp_path / "lm" / "result.json").read_text())["valid_perplexity"]
+    # reading an exact copy must beat predicting the text from its own past
+    assert reading[-1] < 0.3 * reading[0] and reading[-1] < 0.5 * math.log(final_ppl), (reading, final_ppl)

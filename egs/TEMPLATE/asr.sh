@@ -25,7 +25,7 @@ max_seg_duration=20.0   # drop training segments longer than this (seconds)
 speed_perturb=false     # add 0.9x/1.1x speed-perturbed copies of the training set
 # ---- tokenizer and LM (stages 4-5)
 nbpe=500                # sentencepiece vocabulary size (id 0 = blank)
-bpe_type=unigram        # sentencepiece model type: unigram | bpe
+bpe_type=unigram        # sentencepiece model type: unigram | bpe | char (then --nbpe is only an upper bound)
 pretrained_lm=""        # path or name of a pretrained causal LM; empty = pre-train conf/lm.yaml (stage 5)
 lm_config=conf/lm.yaml  # LM pre-training config
 lm_args=""              # extra section.key=value overrides for prefixasr.bin.train_lm
@@ -158,9 +158,15 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     ${python} -m prefixasr.bin.train_tokenizer --text "${lang_dir}/lm_text.txt" \
       --manifest-dir "${data_dir}/manifests_valid" --splits "${train_set}" \
       --vocab-size "${nbpe}" --model-type "${bpe_type}" --output "${lang_dir}/spm"
-    # The encoder's own units: every character of the training transcripts (encoder CTC, pre-training).
-    ${python} -m prefixasr.bin.train_tokenizer --manifest-dir "${data_dir}/manifests_valid" \
-      --splits "${train_set}" --model-type char --vocab-size 5000 --output "${lang_dir}/chars"
+    # The encoder's own units: characters (encoder CTC, pre-training). With --bpe_type char they are the
+    # LLM's tokens too, one model, so the encoder CTC can speak to the LLM (projector.token_bridge: ctc).
+    if [ "${bpe_type}" = char ]; then
+      cp "${lang_dir}/spm.model" "${lang_dir}/chars.model"
+      cp "${lang_dir}/spm.vocab" "${lang_dir}/chars.vocab"
+    else
+      ${python} -m prefixasr.bin.train_tokenizer --manifest-dir "${data_dir}/manifests_valid" \
+        --splits "${train_set}" --model-type char --vocab-size 5000 --output "${lang_dir}/chars"
+    fi
     mark_done "${lang_dir}/.tokenizer.done"
   fi
 fi

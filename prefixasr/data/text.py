@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 NUKTAS = "\u093c\u09bc\u0a3c\u0abc\u0b3c\u0cbc"  # Devanagari, Bengali, Gurmukhi, Gujarati, Odia, Kannada
@@ -105,3 +105,18 @@ def in_script(text: str, lang: str) -> bool:
         if not lo <= ord(ch) <= hi or unicodedata.category(ch) == "Nd":
             return False
     return True
+
+
+def script_languages(text: str, languages: Sequence[str]) -> List[str]:
+    """The languages (of `languages`) whose script holds the most letters of `text`; all of them when no
+    letter of `text` is in any of their scripts. Languages without a rule are always kept."""
+    counts = {}
+    for lang in languages:
+        rule = LANG_RULES.get(lang)
+        if rule is not None:
+            lo, hi = rule.block
+            counts[lang] = sum(lo <= ord(ch) <= hi for ch in text)
+    best = max(counts.values(), default=0)
+    if best == 0:
+        return list(languages)
+    return [lang for lang in languages if counts.get(lang, best) == best]

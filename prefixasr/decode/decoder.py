@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
 import torch
 from tqdm import tqdm
 
+from prefixasr.data.text import script_languages
 from prefixasr.decode.longform import Word, make_windows, stitch
 from prefixasr.decode.runner import (FRAME_SHIFT, DecodeOptions, Decoded, check_method, decode_batch,
                                      default_method, feature_windows, strip_special, timed_words)
@@ -33,7 +34,7 @@ class LongFormResult:
     """One recording decoded in windows. Times are unrounded seconds; rounding is the writers' job."""
     words: List[Word]
     language: Optional[str]  # the language whose prompt was used (as given, or predicted)
-    lang_logits: Optional[torch.Tensor] = None  # (L,) mean language-ID logits over the windows, when predicted
+    lang_logits: Optional[torch.Tensor] = None  # (L,) mean language_scores over the windows, when predicted
 
     @property
     def text(self) -> str:
@@ -66,12 +67,29 @@ class Decoder:
             if loaded.char_tokenizer is None:
                 raise ValueError("ctc_greedy: the experiment dir has no character tokenizer (exp_files.char_tokenizer)")
             self.tok, self.blank_id = loaded.char_tokenizer, self.model.encoder_ctc.blank_id
+        self.char_tok = loaded.char_tokenizer
         if langid == "predicted":
             self._check_lid()
 
     def _check_lid(self) -> None:
         if self.model.lid_head is None:
             raise ValueError("--langid predicted: this system has no language-ID head")
+
+    def language_scores(self, feats: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        """(B, L) language log-probabilities from the LID head. With an encoder CTC, a language not written in
+        the script of most letters the CTC reads is ruled out (-1e4): the head alone confuses languages that
+        their scripts tell apart, and only languages sharing a script (hi/mr) are left to it."""
+        enc, enc_lens = self.model.encoder(feats, lens)
+        scores = self.model.lid_head(enc, enc_lens).float().log_softmax(-1)
+        if self.model.encoder_ctc is None or self.char_tok is None:
+            return scores
+        languages = self.lang_map.languages
+        for row, (chars, _) in enumerate(self.model.encoder_ctc.greedy(enc, enc_lens)):
+            kept = set(script_languages(self.char_tok.decode(chars), languages))
+            for k, lang in enumerate(languages):
+                if lang not in kept:
+                    scores[row, k] -= 1e4
+        return scores
 
     def lang_id(self, lang: Optional[str], what: str) -> int:
         """The prompt id of a given language; `what` ("utterance X", "recording X") names the culprit."""
@@ -92,7 +110,7 @@ class Decoder:
         feats, lens = batch.features.to(self.device), batch.feature_lens.to(self.device)
         pred = None
         if self.langid == "predicted":
-            lang_ids = self.model.predict_language(feats, lens).argmax(-1)
+            lang_ids = self.language_scores(feats, lens).argmax(-1)
             pred = [self.lang_map.language(int(i)) for i in lang_ids]
         else:
             lang_ids = torch.tensor([self.lang_id(lang, f"utterance {utt}")
@@ -129,7 +147,7 @@ class Decoder:
             x, lens = x.to(self.device), lens.to(self.device)
             if predict:
                 # one language per recording, from all windows, chosen before any window is decoded
-                lid_sums.append(self.model.predict_language(x, lens).sum(0))
+                lid_sums.append(self.language_scores(x, lens).sum(0))
             batches.append((chunk, x, lens))
         logits = None
         if predict:

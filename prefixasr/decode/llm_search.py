@@ -49,18 +49,21 @@ def _penalise(logits: torch.Tensor, history: Sequence[Sequence[int]], penalty: f
 class _Stepper:
     """Feeds the LLM one step at a time, with (use_cache) or without a KV cache; same results either way."""
 
-    def __init__(self, model, embeds: torch.Tensor, mask: torch.Tensor, use_cache: bool):
+    def __init__(self, model, embeds: torch.Tensor, mask: torch.Tensor, use_cache: bool,
+                 positions: Optional[torch.Tensor] = None):
         self.model, self.use_cache = model, use_cache
         self.embeds, self.mask, self.past = embeds, mask, None
+        self.positions = _positions(mask) if positions is None else positions
 
     def first(self) -> torch.Tensor:
-        out = self.model.llm(inputs_embeds=self.embeds, attention_mask=self.mask, position_ids=_positions(self.mask),
+        out = self.model.llm(inputs_embeds=self.embeds, attention_mask=self.mask, position_ids=self.positions,
                              use_cache=self.use_cache, logits_to_keep=1)
         self.past = out.past_key_values if self.use_cache else None
         return out.logits[:, -1].float()
 
     def reorder(self, rows: torch.Tensor) -> None:
         self.mask = self.mask.index_select(0, rows)
+        self.positions = self.positions.index_select(0, rows)
         if self.use_cache:
             self.past.reorder_cache(rows)
         else:
@@ -69,25 +72,27 @@ class _Stepper:
     def next(self, tokens: torch.Tensor) -> torch.Tensor:
         emb = self.model.embed_tokens(tokens[:, None]).to(self.embeds.dtype)
         self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.size(0), 1)], dim=1)
+        self.positions = torch.cat([self.positions, self.positions[:, -1:] + 1], dim=1)
         if self.use_cache:
-            pos = _positions(self.mask)[:, -1:]
-            out = self.model.llm(inputs_embeds=emb, attention_mask=self.mask, position_ids=pos,
+            out = self.model.llm(inputs_embeds=emb, attention_mask=self.mask, position_ids=self.positions[:, -1:],
                                  past_key_values=self.past, use_cache=True, logits_to_keep=1)
             self.past = out.past_key_values
         else:
             self.embeds = torch.cat([self.embeds, emb], dim=1)
             out = self.model.llm(inputs_embeds=self.embeds, attention_mask=self.mask,
-                                 position_ids=_positions(self.mask), use_cache=False, logits_to_keep=1)
+                                 position_ids=self.positions, use_cache=False, logits_to_keep=1)
         return out.logits[:, -1].float()
 
 
 @torch.inference_mode()
 def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
-               cfg: Optional[LlmSearchConfig] = None, use_cache: bool = True) -> List[List[int]]:
-    """Greedy decoding of a batch; returns token ids without EOS."""
+               cfg: Optional[LlmSearchConfig] = None, use_cache: bool = True,
+               positions: Optional[torch.Tensor] = None) -> List[List[int]]:
+    """Greedy decoding of a batch; returns token ids without EOS. `positions`: the prefix's position ids
+    (from model.build_llm_prefix; counted along the mask when None)."""
     cfg = cfg or LlmSearchConfig()
     b = embeds.size(0)
-    step = _Stepper(model, embeds, mask, use_cache)
+    step = _Stepper(model, embeds, mask, use_cache, positions)
     logits = step.first()
     hyps: List[List[int]] = [[] for _ in range(b)]
     done = [False] * b
@@ -111,7 +116,7 @@ def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequen
 
 @torch.inference_mode()
 def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
-             cfg: Optional[LlmSearchConfig] = None) -> List[List[int]]:
+             cfg: Optional[LlmSearchConfig] = None, positions: Optional[torch.Tensor] = None) -> List[List[int]]:
     """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
     those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
     finished hypotheses, or at its token limit (live beams then count as finished). With beam 1 this is
@@ -119,7 +124,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
     cfg = cfg or LlmSearchConfig()
     k, b = cfg.beam, embeds.size(0)
     device = embeds.device
-    step = _Stepper(model, embeds, mask, use_cache=True)
+    step = _Stepper(model, embeds, mask, use_cache=True, positions=positions)
     logits = step.first()  # (B, V)
     rows = torch.arange(b, device=device).repeat_interleave(k)
     step.reorder(rows)

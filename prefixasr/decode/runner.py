@@ -88,19 +88,20 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         enc, enc_lens = model.encoder(features, feature_lens)
         hyps = model.encoder_ctc.greedy(enc, enc_lens)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, enc_lens.tolist())]
-    prefix, plens = model.encode(features, feature_lens)
     if opts.method.startswith("rnnt"):
+        prefix, plens = model.encode(features, feature_lens)
         if opts.method == "rnnt_greedy":
             hyps = rnnt_greedy(model.transducer, prefix, plens, opts.max_sym_per_frame)
         else:
             hyps = rnnt_beam(model.transducer, prefix, plens, opts.beam)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, plens.tolist())]
-    embeds, mask = model.build_llm_prefix(prefix, plens, lang_ids)
+    prefix, plens = model.encode_for_llm(features, feature_lens)
+    embeds, mask, positions = model.build_llm_prefix(prefix, plens, lang_ids)
     limits = token_limits(plens, opts.llm)
     if opts.method == "llm_greedy":
-        toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache)
+        toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache, positions=positions)
     else:
-        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=opts.beam))
+        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=opts.beam), positions)
     return [Decoded(t, None, int(n)) for t, n in zip(toks, plens.tolist())]
 
 

@@ -36,8 +36,9 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
 
     `results` is a RESULTS.md whose rows for this system go into the model card. Returns the manifest.
     """
-    from prefixasr.model.build import EXP_CONFIG, EXP_LLM_CONFIG_DIR
-    from prefixasr.train.checkpoint import average_state_dicts, find_checkpoints
+    from prefixasr.model.build import EXP_CONFIG, EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR
+    from prefixasr.model.init import read_state_dict
+    from prefixasr.train.checkpoint import find_checkpoints
 
     exp_dir = Path(exp_dir)
     cfg_path = exp_dir / EXP_CONFIG
@@ -50,18 +51,17 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
             raise KeyError(f"{cfg_path}: exp_files.{key} missing (written by the trainer)")
     tokenizer_src = exp_dir / files["tokenizer"]
     lang_src = exp_dir / files["lang_map"]
-    paths = find_checkpoints(exp_dir, epoch=epoch, avg=avg)
-    logging.info("averaging %s", ", ".join(p.name for p in paths))
-    states = [torch.load(p, map_location="cpu", weights_only=False)["model"] for p in paths]
-    weights = average_state_dicts(states) if len(states) > 1 else states[0]
+    paths = find_checkpoints(exp_dir, epoch=epoch, avg=avg)  # named in the card; read_state_dict averages them
+    weights = read_state_dict(exp_dir, avg=avg, epoch=epoch)
 
     with tempfile.TemporaryDirectory(prefix="prefixasr-pack-") as tmp:
         staging = Path(tmp)
         tok_name = f"tokenizer/{tokenizer_src.name}"
         _copy(tokenizer_src, staging / tok_name)
         _copy(lang_src, staging / ar.LANG_MAP)
-        if (exp_dir / EXP_LLM_CONFIG_DIR).is_dir():
-            _copy(exp_dir / EXP_LLM_CONFIG_DIR, staging / EXP_LLM_CONFIG_DIR)
+        for hf_config in (EXP_LLM_CONFIG_DIR, EXP_ENCODER_CONFIG_DIR):
+            if (exp_dir / hf_config).is_dir():
+                _copy(exp_dir / hf_config, staging / hf_config)
         packed_files = {**files, "tokenizer": tok_name, "lang_map": ar.LANG_MAP}
         if files.get("char_tokenizer"):  # the encoder CTC's characters (ctc_greedy)
             _copy(exp_dir / files["char_tokenizer"], staging / "chars.model")
@@ -83,7 +83,7 @@ def load_packed(model_dir: PathLike, device: str = "cpu"):
     from prefixasr.data.lang import LanguageMap
     from prefixasr.data.tokenizer import Tokenizer
     from prefixasr.model import LoadedModel, build_model
-    from prefixasr.model.build import EXP_LLM_CONFIG_DIR
+    from prefixasr.model.build import EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR
     from prefixasr.model.config import model_config
 
     model_dir = Path(model_dir)
@@ -95,7 +95,9 @@ def load_packed(model_dir: PathLike, device: str = "cpu"):
     mcfg = model_config(config)
     if mcfg["llm"]["type"] == "pretrained":  # architecture from the packed config; weights from model.pt
         mcfg["llm"]["path"] = str(model_dir / EXP_LLM_CONFIG_DIR)
-    model = build_model({"model": mcfg}, tokenizer.vocab_size, len(lang_map), load_llm_weights=False)
+    if mcfg["encoder"]["type"] == "hf":
+        mcfg["encoder"]["path"] = str(model_dir / EXP_ENCODER_CONFIG_DIR)
+    model = build_model({"model": mcfg}, tokenizer.vocab_size, len(lang_map), load_pretrained=False)
     model.load_state_dict(torch.load(model_dir / ar.WEIGHTS, map_location="cpu", weights_only=True)["model"])
     model.to(device).eval()
     return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map, char_tokenizer=char_tokenizer)

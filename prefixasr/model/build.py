@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import yaml
+from torch import nn
 
 from prefixasr.common import PathLike
 from prefixasr.model.config import model_config
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead, LanguageIdHead
+from prefixasr.model.hf_encoder import HfSpeechEncoder
 from prefixasr.model.init import freeze_parts, read_state_dict
 from prefixasr.model.llm import build_llm, freeze, llm_hidden_size
 from prefixasr.model.model import SpeechPrefixLM
@@ -21,6 +23,7 @@ from prefixasr.model.transducer import Transducer
 # Files the trainer copies into the experiment directory so it is self-contained.
 EXP_CONFIG = "config.yaml"
 EXP_LLM_CONFIG_DIR = "llm_config"  # the HF config.json of a pretrained LLM (architecture only)
+EXP_ENCODER_CONFIG_DIR = "encoder_config"  # the same for a pretrained HF speech encoder
 
 
 def build_model(
@@ -30,26 +33,26 @@ def build_model(
     *,
     tokenizer: Any = None,
     languages: Optional[Sequence[str]] = None,
-    load_llm_weights: bool = True,
+    load_pretrained: bool = True,
 ) -> SpeechPrefixLM:
     """A SpeechPrefixLM from a system config (or its `model:` section).
 
-    tokenizer/languages are only used to initialise soft prompts from text; load_llm_weights=False
-    skips reading a pretrained LLM's weights (they come from our checkpoint instead).
+    tokenizer/languages are only used to initialise soft prompts from text; load_pretrained=False
+    skips reading a pretrained LLM's or HF encoder's weights (they come from our checkpoint instead).
     """
     cfg = model_config(config)
-    enc_cfg = cfg["encoder"]
-    encoder = ConformerEncoder(input_dim=cfg["input_dim"], **enc_cfg)
+    encoder = build_encoder(cfg, load_weights=load_pretrained)
+    enc_dim = encoder.d_model
 
     llm = None
     if cfg["llm"]["type"] != "none":
-        llm = build_llm(cfg["llm"], vocab_size, cfg["bos_id"], cfg["eos_id"], load_weights=load_llm_weights)
+        llm = build_llm(cfg["llm"], vocab_size, cfg["bos_id"], cfg["eos_id"], load_weights=load_pretrained)
     prefix_dim = llm_hidden_size(llm) if llm is not None else cfg["projector"]["output_dim"]
     p = cfg["projector"]
     rms = None
     if llm is not None and p["match_llm_scale"]:
         rms = float(llm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt())
-    projector = FrameStackProjector(enc_cfg["d_model"], prefix_dim, stack=p["stack"], hidden_dim=p["hidden_dim"],
+    projector = FrameStackProjector(enc_dim, prefix_dim, stack=p["stack"], hidden_dim=p["hidden_dim"],
                                     output_rms=rms)
 
     soft_prompt = None
@@ -71,19 +74,28 @@ def build_model(
             am_scale=r["am_scale"],
         )
     ctc = CtcHead(prefix_dim, out_vocab, blank_id) if w["ctc_weight"] > 0 else None
-    lid_head = LanguageIdHead(enc_cfg["d_model"], num_languages, cfg["lid"]["hidden_dim"]) if w["lid_weight"] > 0 else None
+    lid_head = LanguageIdHead(enc_dim, num_languages, cfg["lid"]["hidden_dim"]) if w["lid_weight"] > 0 else None
     encoder_ctc = None
     if w["encoder_ctc_weight"] > 0:
         e = cfg["encoder_ctc"]
         if not e["vocab_size"]:
             raise ValueError("model.loss.encoder_ctc_weight > 0 needs a character tokenizer (data.char_tokenizer)")
-        encoder_ctc = CtcHead(enc_cfg["d_model"], int(e["vocab_size"]), int(e["blank_id"]))
+        encoder_ctc = CtcHead(enc_dim, int(e["vocab_size"]), int(e["blank_id"]))
 
     model = SpeechPrefixLM(cfg, encoder, projector, llm, soft_prompt, transducer, ctc, lid_head, encoder_ctc)
     if model.llm_frozen:
         freeze(model.llm)
     freeze_parts(model, cfg["init"]["freeze"])
     return model
+
+
+def build_encoder(cfg: Dict[str, Any], load_weights: bool = True) -> nn.Module:
+    """Our Conformer from the `model.encoder` keys, or a pretrained HF speech encoder (type hf)."""
+    enc = dict(cfg["encoder"])
+    kind, path = enc.pop("type"), enc.pop("path")
+    if kind == "hf":
+        return HfSpeechEncoder(path, cfg["input_dim"], load_weights=load_weights)
+    return ConformerEncoder(input_dim=cfg["input_dim"], **enc)
 
 
 def _prompt_init_ids(cfg: Dict[str, Any], tokenizer: Any, languages: Optional[Sequence[str]]) -> list:
@@ -131,7 +143,9 @@ def load_model(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1, dev
     mcfg = model_config(config)
     if mcfg["llm"]["type"] == "pretrained":
         mcfg["llm"]["path"] = str(exp_dir / EXP_LLM_CONFIG_DIR)
-    model = build_model({"model": mcfg}, tokenizer.vocab_size, len(lang_map), load_llm_weights=False)
+    if mcfg["encoder"]["type"] == "hf":
+        mcfg["encoder"]["path"] = str(exp_dir / EXP_ENCODER_CONFIG_DIR)
+    model = build_model({"model": mcfg}, tokenizer.vocab_size, len(lang_map), load_pretrained=False)
 
     model.load_state_dict(read_state_dict(exp_dir, avg=avg, epoch=epoch))
     model.to(device).eval()

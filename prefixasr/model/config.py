@@ -11,6 +11,8 @@ from typing import Any, Dict
 MODEL_DEFAULTS: Dict[str, Any] = {
     "input_dim": 80,  # fbank bins
     "encoder": {
+        "type": "conformer",  # conformer (ours, the keys below) | hf (a pretrained HF speech encoder at `path`)
+        "path": None,  # HF model directory or name (model/hf_encoder.py); the Conformer keys are then unused
         "d_model": 144,
         "num_layers": 6,
         "num_heads": 4,
@@ -23,8 +25,13 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     },
     # frame stacking (x stack after the x4 subsampling) + MLP into the LLM width
     # output_dim: only when llm.type=none; match_llm_scale: LayerNorm at the LLM's embedding RMS (model/projector.py)
-    # token_bridge: add the RNN-T's soft transcript in LLM token embeddings to the prefix (model.llm_input)
-    "projector": {"stack": 2, "hidden_dim": 512, "output_dim": 256, "match_llm_scale": True, "token_bridge": False},
+    # token_bridge: none | rnnt | ctc: add a soft transcript in the LLM's token embeddings to the prefix, from the
+    # RNN-T's simple-loss "am" posteriors or the encoder CTC's (which must then speak the LLM's tokens; stack 1)
+    # compress: none | ctc (the LLM reads one vector per run of the encoder CTC's non-blank label; needs stack 1
+    # and loss.encoder_ctc_weight > 0; model.llm_prefix); align_positions: the text's positions restart at the
+    # prefix's (model.position_ids)
+    "projector": {"stack": 2, "hidden_dim": 512, "output_dim": 256, "match_llm_scale": True, "token_bridge": "none",
+                  "compress": "none", "align_positions": False},
     "llm": {
         "type": "scratch",  # none | scratch (Llama from `arch`) | pretrained (HF dir or name in `path`)
         "path": None,
@@ -111,4 +118,22 @@ def model_config(config: Dict[str, Any]) -> Dict[str, Any]:
     w = cfg["loss"]
     if cfg["llm"]["type"] == "none" and max(w["rnnt_weight"], w["ctc_weight"], w["encoder_ctc_weight"]) <= 0:
         raise ValueError("model.llm.type=none needs model.loss.rnnt_weight, ctc_weight or encoder_ctc_weight > 0")
+    if cfg["encoder"]["type"] not in ("conformer", "hf"):
+        raise ValueError(f"model.encoder.type must be conformer or hf; got {cfg['encoder']['type']!r}")
+    if cfg["encoder"]["type"] == "hf" and not cfg["encoder"]["path"]:
+        raise ValueError("model.encoder.type=hf needs model.encoder.path (a HF model directory or name)")
+    bridge = cfg["projector"]["token_bridge"]
+    if bridge not in ("none", "rnnt", "ctc"):
+        raise ValueError(f"model.projector.token_bridge must be none, rnnt or ctc; got {bridge!r}")
+    if bridge == "ctc" and (cfg["projector"]["stack"] != 1 or w["encoder_ctc_weight"] <= 0):
+        raise ValueError("model.projector.token_bridge=ctc needs model.projector.stack=1 and "
+                         "model.loss.encoder_ctc_weight > 0")
+    if bridge == "rnnt" and w["rnnt_weight"] <= 0:
+        raise ValueError("model.projector.token_bridge=rnnt needs model.loss.rnnt_weight > 0")
+    compress = cfg["projector"]["compress"]
+    if compress not in ("none", "ctc"):
+        raise ValueError(f"model.projector.compress must be none or ctc; got {compress!r}")
+    if compress == "ctc" and (cfg["projector"]["stack"] != 1 or w["encoder_ctc_weight"] <= 0):
+        raise ValueError("model.projector.compress=ctc reads the encoder CTC's labels frame by frame: it needs "
+                         "model.projector.stack=1 and model.loss.encoder_ctc_weight > 0")
     return cfg

@@ -12,7 +12,7 @@ from torch import nn
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead, LanguageIdHead
 from prefixasr.model.llm import llm_hidden_states
-from prefixasr.model.projector import FrameStackProjector
+from prefixasr.model.projector import FrameStackProjector, ctc_compress
 from prefixasr.model.prompt import SoftPrompt
 from prefixasr.model.transducer import Transducer
 
@@ -68,9 +68,13 @@ class SpeechPrefixLM(nn.Module):
         return enc, enc_lens, prefix, prefix_lens
 
     def encode(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """fbank (B, T, 80) -> speech prefix (B, T', D) and its lengths (B,)."""
+        """fbank (B, T, 80) -> speech prefix (B, T', D) and its lengths (B,), as the RNN-T and CTC heads read it."""
         _, _, prefix, prefix_lens = self._encode(features, feature_lens)
         return prefix, prefix_lens
+
+    def encode_for_llm(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """fbank -> the speech prefix as the LLM reads it (`llm_prefix`), for `build_llm_prefix`."""
+        return self.llm_prefix(*self._encode(features, feature_lens))
 
     def prompt(self, lang_ids: torch.Tensor) -> Optional[torch.Tensor]:
         """(B,) language indices -> (B, K, D) soft prompt, or None when the system has none."""
@@ -83,19 +87,31 @@ class SpeechPrefixLM(nn.Module):
         enc, enc_lens = self.encoder(features, feature_lens)
         return self.lid_head(enc, enc_lens)
 
-    def llm_input(self, prefix: torch.Tensor) -> torch.Tensor:
-        """The speech prefix as the LLM reads it: at the LLM's embedding scale and, with projector.token_bridge,
-        plus the expectation of the LLM's own token embeddings under the RNN-T's per-frame token posterior (its
-        simple-loss "am" projection; blank adds nothing): a soft transcript in the LLM's own input space."""
-        scaled = self.projector.to_llm_scale(prefix)
-        if not self.cfg["projector"]["token_bridge"] or self.transducer is None:
-            return scaled
+    def llm_prefix(self, enc: torch.Tensor, enc_lens: torch.Tensor, prefix: torch.Tensor,
+                   prefix_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prefix the LLM reads: at the LLM's embedding scale, plus the token bridge, then with
+        projector.compress=ctc one vector per run of the encoder CTC's best non-blank label (`ctc_compress`;
+        prefix frames are encoder frames, stack 1)."""
+        x = self.projector.to_llm_scale(prefix)
+        bridge = self.cfg["projector"]["token_bridge"]
+        if bridge != "none":
+            x = x + self.soft_transcript(*((prefix, self.transducer.simple_am_proj, self.transducer.blank_id)
+                                           if bridge == "rnnt" else
+                                           (enc, self.encoder_ctc.proj, self.encoder_ctc.blank_id))).to(x.dtype)
+        if self.cfg["projector"]["compress"] != "ctc":
+            return x, prefix_lens
+        labels = self.encoder_ctc.proj(enc.detach()).argmax(-1)
+        return ctc_compress(x, prefix_lens, labels, self.encoder_ctc.blank_id)
+
+    def soft_transcript(self, frames: torch.Tensor, head: nn.Module, blank_id: int) -> torch.Tensor:
+        """The expectation of the LLM's token embeddings under a head's per-frame token posterior (blank adds
+        nothing): the transcript the head reads, in the LLM's own input space (projector.token_bridge)."""
         table = self.llm.get_input_embeddings().weight  # (V, D)
-        probs = self.transducer.simple_am_proj(prefix).float().softmax(-1)[..., : table.size(0)]
-        keep = torch.ones(table.size(0), device=prefix.device, dtype=probs.dtype)
-        if self.transducer.blank_id < table.size(0):
-            keep[self.transducer.blank_id] = 0.0
-        return scaled + ((probs * keep) @ table.float()).to(prefix.dtype)
+        probs = head(frames).float().softmax(-1)[..., : table.size(0)]
+        keep = torch.ones(table.size(0), device=frames.device, dtype=probs.dtype)
+        if blank_id < table.size(0):
+            keep[blank_id] = 0.0
+        return (probs * keep) @ table.float()
 
     def _assemble(
         self, prefix: torch.Tensor, prefix_lens: torch.Tensor, lang_ids: torch.Tensor, text_emb: torch.Tensor,
@@ -125,19 +141,32 @@ class SpeechPrefixLM(nn.Module):
         embeds = embeds * mask[..., None].to(embeds.dtype)
         return embeds, mask.long(), shift[:, 0] + k + prefix_lens
 
+    def position_ids(self, mask: torch.Tensor, text_start: torch.Tensor, prefix_lens: torch.Tensor) -> torch.Tensor:
+        """Positions of the LLM's input cells, counted along each row as generate() does; with
+        projector.align_positions the text restarts at the prefix's first position, so text cell j (BOS, y_1, ...)
+        shares its position with prefix vector j. With a CTC-compressed prefix of characters that vector is the
+        character to predict next: relative distance 0, which rotary attention finds without learning an
+        alignment."""
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        if self.cfg["projector"]["align_positions"]:
+            col = torch.arange(mask.size(1), device=mask.device)[None, :]
+            pos = pos - torch.where(col >= text_start[:, None], prefix_lens[:, None], torch.zeros_like(pos))
+        return pos
+
     def build_llm_prefix(
         self, prefix: torch.Tensor, prefix_lens: torch.Tensor, lang_ids: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """[soft prompt][speech prefix][BOS], left-padded: every row continues at the last column.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """[soft prompt][speech prefix][BOS], left-padded (every row continues at the last column): embeddings,
+        attention mask and position ids (the search continues each row's positions by one a step).
 
-        Callers pass position_ids = attention_mask.cumsum(-1) - 1 (clamped at 0), as generate() does.
+        `prefix` is the LLM's view of the speech (`encode_for_llm`).
         """
         b = prefix.size(0)
         bos = self.embed_tokens(torch.full((b, 1), self.bos_id, dtype=torch.long, device=prefix.device))
         ones = torch.ones(b, dtype=torch.long, device=prefix.device)
-        embeds, mask, _ = self._assemble(self.llm_input(prefix), prefix_lens, lang_ids, bos.to(prefix.dtype), ones,
-                                         left_pad=True)
-        return embeds, mask
+        embeds, mask, text_start = self._assemble(prefix, prefix_lens, lang_ids, bos.to(prefix.dtype), ones,
+                                                  left_pad=True)
+        return embeds, mask, self.position_ids(mask, text_start, prefix_lens)
 
     # ---- training ------------------------------------------------------------------------------
     def _ce_loss(
@@ -154,10 +183,9 @@ class SpeechPrefixLM(nn.Module):
             labels[i, : len(t) + 1] = seq[1:]
         text_lens = torch.tensor([len(t) + 1 for t in targets], dtype=torch.long, device=device)
         embeds, mask, text_start = self._assemble(
-            self.llm_input(prefix), prefix_lens, lang_ids, self.embed_tokens(text_in).to(prefix.dtype), text_lens, left_pad=False
+            prefix, prefix_lens, lang_ids, self.embed_tokens(text_in).to(prefix.dtype), text_lens, left_pad=False
         )
-        position_ids = torch.arange(embeds.size(1), device=device)[None, :].expand(b, -1)
-        hidden = llm_hidden_states(self.llm, embeds, mask, position_ids)
+        hidden = llm_hidden_states(self.llm, embeds, mask, self.position_ids(mask, text_start, prefix_lens))
         # logits only where text is predicted: (B, U, V) instead of (B, L, V)
         take = (text_start[:, None] + torch.arange(u, device=device)[None, :]).clamp(max=hidden.size(1) - 1)
         h = hidden.gather(1, take[..., None].expand(-1, -1, hidden.size(-1)))
@@ -191,7 +219,7 @@ class SpeechPrefixLM(nn.Module):
         terms: Dict[str, torch.Tensor] = {}
         total = prefix.new_zeros((), dtype=torch.float32)
         if self.llm is not None and w["ce_weight"] > 0:
-            terms["ce"] = self._ce_loss(prefix, prefix_lens, lang_ids, targets)
+            terms["ce"] = self._ce_loss(*self.llm_prefix(enc, enc_lens, prefix, prefix_lens), lang_ids, targets)
             total = total + w["ce_weight"] * terms["ce"]
         if self.transducer is not None:
             simple, pruned = self.transducer.loss(prefix, prefix_lens, targets)

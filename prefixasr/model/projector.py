@@ -44,3 +44,27 @@ class FrameStackProjector(nn.Module):
         """The prefix at the LLM's embedding scale (identity without output_rms). Only the LLM's input goes
         through it: the RNN-T/CTC branches read the prefix as the projector made it."""
         return prefix if self.norm is None else self.norm(prefix)
+
+
+def ctc_compress(frames: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor,
+                 blank_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """CTC compression (Gaido et al. 2021; the CTC prompts of Tsunoo et al. 2024): drop the frames whose best
+    CTC label is blank and average each run of frames sharing one non-blank label, so the LLM reads about one
+    vector per character instead of 25 frames a second of mostly blank. (B, T, D), (B,), (B, T) best labels ->
+    (B, S, D), (B,). A row with no non-blank frame keeps one vector, the mean of all its frames."""
+    b, t, _ = frames.shape
+    valid = torch.arange(t, device=frames.device)[None, :] < lens[:, None]
+    keep = valid & (labels != blank_id)
+    empty = ~keep.any(1)
+    keep = torch.where(empty[:, None], valid, keep)
+    prev = torch.nn.functional.pad(labels, (1, 0), value=blank_id)[:, :-1]
+    prev_kept = torch.nn.functional.pad(keep, (1, 0), value=False)[:, :-1]
+    starts = keep & ~(prev_kept & (labels == prev))  # a kept frame that does not continue the previous run
+    starts = starts | (empty[:, None] & (torch.arange(t, device=frames.device)[None, :] == 0))
+    seg = starts.long().cumsum(1) - 1  # run index of every frame (meaningful where kept)
+    out_lens = starts.sum(1)
+    width = int(out_lens.max()) if b else 0
+    idx = torch.where(keep, seg, torch.full_like(seg, width))  # dropped frames go to a spill column
+    out = frames.new_zeros(b, width + 1, frames.size(-1)).scatter_add(1, idx[..., None].expand_as(frames), frames)
+    count = frames.new_zeros(b, width + 1).scatter_add(1, idx, keep.to(frames.dtype))
+    return out[:, :width] / count[:, :width, None].clamp(min=1), out_lens

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 from prefixasr.common import atomic_write
 from prefixasr.data.lang import LanguageMap
 from prefixasr.data.tokenizer import BLANK_PIECE, Tokenizer
-from prefixasr.model.build import EXP_CONFIG, EXP_LLM_CONFIG_DIR
+from prefixasr.model.build import EXP_CONFIG, EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR
 from prefixasr.train.config import save_config
 
 
@@ -37,6 +37,12 @@ def resolve_token_ids(cfg: Dict[str, Any], tokenizer: Tokenizer, char_tokenizer:
         if char_tokenizer.id_to_piece(0) != BLANK_PIECE:
             raise ValueError(f"data.char_tokenizer: id 0 must be {BLANK_PIECE} (train it with prefixasr.bin.train_tokenizer)")
         m["encoder_ctc"] = {"vocab_size": int(char_tokenizer.vocab_size), "blank_id": 0}
+        same = char_tokenizer.vocab_size == tokenizer.vocab_size and all(
+            char_tokenizer.id_to_piece(i) == tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size))
+        if m["projector"]["token_bridge"] == "ctc" and not same:
+            raise ValueError("model.projector.token_bridge=ctc reads the encoder CTC's ids as the LLM's tokens: "
+                             "data.char_tokenizer must be data.tokenizer (a character model; the recipe's "
+                             "--bpe_type char makes them one)")
 
 
 def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> Dict[str, Any]:
@@ -54,11 +60,15 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> 
     if cfg["model"]["loss"]["encoder_ctc_weight"] > 0:
         shutil.copy2(cfg["data"]["char_tokenizer"], exp_dir / "chars.model")
         cfg["exp_files"]["char_tokenizer"] = "chars.model"
-    llm = cfg["model"]["llm"]
-    if llm["type"] == "pretrained":
+    # a pretrained HF part's architecture (config.json), so decoding rebuilds it before loading our weights
+    llm, encoder = cfg["model"]["llm"], cfg["model"]["encoder"]
+    if llm["type"] == "pretrained" or encoder["type"] == "hf":
         from transformers import AutoConfig
 
-        AutoConfig.from_pretrained(str(llm["path"])).save_pretrained(str(exp_dir / EXP_LLM_CONFIG_DIR))
+        if llm["type"] == "pretrained":
+            AutoConfig.from_pretrained(str(llm["path"])).save_pretrained(str(exp_dir / EXP_LLM_CONFIG_DIR))
+        if encoder["type"] == "hf":
+            AutoConfig.from_pretrained(str(encoder["path"])).save_pretrained(str(exp_dir / EXP_ENCODER_CONFIG_DIR))
     save_config(cfg, exp_dir / EXP_CONFIG)
     with atomic_write(exp_dir / "env.json") as f:
         json.dump(env, f, indent=2)

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import torch
 
 from prefixasr.model.config import MODEL_DEFAULTS, merge
+from prefixasr.train.lm_reading import reading_loss, reading_rows
 from prefixasr.train.optim import build_optimizer, build_scheduler
 
 LM_DEFAULTS: Dict[str, Any] = {
@@ -43,6 +44,10 @@ LM_DEFAULTS: Dict[str, Any] = {
         "log_interval": 50,
         "valid_interval": 500,
         "num_threads": 0,
+        # share of each batch given to reading exercises (train/lm_reading.py: noisy copy -> sentence), and
+        # the character error rate of their noisy copies; 0 = a plain LM
+        "reading_fraction": 0.0,
+        "reading_error_rate": 0.2,
     },
 }
 
@@ -111,6 +116,30 @@ def save_hf(llm: torch.nn.Module, out_dir: Path) -> None:
     tmp.rename(out_dir)
 
 
+class Reading:
+    """The reading exercises of one run: training rows drawn fresh each step, fixed held-out rows."""
+
+    def __init__(self, train_lines: Sequence[str], valid_lines: Sequence[str], tokenizer: Any, t: Dict[str, Any]):
+        self.train = [ids for ids in (tokenizer.encode(l) for l in train_lines) if ids]
+        self.bos, self.eos, self.max_len, self.rate = tokenizer.bos_id, tokenizer.eos_id, t["block_size"], \
+            t["reading_error_rate"]
+        self.rng = random.Random(t["seed"])
+        valid = [ids for ids in (tokenizer.encode(l) for l in valid_lines) if ids]
+        self.valid = reading_rows(valid, self.bos, self.eos, self.max_len, self.rate, random.Random(0))
+
+    def loss(self, llm: torch.nn.Module, n: int, device: torch.device) -> torch.Tensor:
+        rows = reading_rows(self.rng.sample(self.train, n), self.bos, self.eos, self.max_len, self.rate, self.rng)
+        return reading_loss(llm, rows, device)
+
+    @torch.no_grad()
+    def report(self, llm: torch.nn.Module, device: torch.device) -> str:
+        """Held-out reading loss per token, against the noisy copy's own error rate."""
+        llm.eval()
+        value = float(reading_loss(llm, self.valid, device))
+        llm.train()
+        return f"; held-out reading loss {value:.3f} (copies at {self.rate:.0%} errors)"
+
+
 def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.device, tb: Any = None) -> float:
     """Train, save exp_dir/hf, return the final held-out perplexity."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -130,13 +159,17 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
     opt = build_optimizer(llm, t["lr"], t["weight_decay"], t["betas"])
     sched = build_scheduler(opt, t["warmup_steps"], t["schedule"])
     gen = torch.Generator().manual_seed(t["seed"])
+    n_read = round(t["batch_size"] * t["reading_fraction"])
+    reading = Reading(train_lines, valid_lines, tokenizer, t) if n_read else None
     t0, loss_sum = time.time(), 0.0
     ppl = perplexity(llm, valid_blocks, t["batch_size"], device)
-    logging.info("step 0: held-out perplexity %.2f", ppl)
+    logging.info("step 0: held-out perplexity %.2f%s", ppl, reading.report(llm, device) if reading else "")
     for step in range(1, t["num_steps"] + 1):
-        idx = torch.randint(0, train_blocks.size(0), (t["batch_size"],), generator=gen)
+        idx = torch.randint(0, train_blocks.size(0), (t["batch_size"] - n_read,), generator=gen)
         x = train_blocks[idx].to(device)
         loss = llm(input_ids=x, labels=x).loss
+        if reading is not None:  # rows weighted by their share of the batch
+            loss = (loss * (t["batch_size"] - n_read) + reading.loss(llm, n_read, device) * n_read) / t["batch_size"]
         loss.backward()
         torch.nn.utils.clip_grad_norm_(llm.parameters(), t["grad_clip"])
         opt.step()
@@ -153,7 +186,7 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
             loss_sum = 0.0
         if step % t["valid_interval"] == 0 or step == t["num_steps"]:
             ppl = perplexity(llm, valid_blocks, t["batch_size"], device)
-            logging.info("step %d: held-out perplexity %.2f", step, ppl)
+            logging.info("step %d: held-out perplexity %.2f%s", step, ppl, reading.report(llm, device) if reading else "")
             if tb is not None:
                 tb.add_scalar("lm/valid_perplexity", ppl, step)
     save_hf(llm.cpu(), exp_dir / "hf")
