@@ -102,6 +102,12 @@ def test_decode_segments_and_resume(env, tmp_path, monkeypatch):
     assert [line.split()[0] for line in text] == ["r0-s", "r1-s", "r2-s", "r3-s", "r4-s"]
     assert any(len(line.split()) > 1 for line in text)  # the random system does say something
     assert "r1-s মই ঘৰলৈ যাম" in (full / "ref").read_text(encoding="utf-8")
+    # the system has a LID head: its accuracy is measured on every decode, the prompts stay the oracle's
+    pred = dict(line.split() for line in (full / "utt2lang_pred").read_text().splitlines())
+    lang = dict(line.split() for line in (full / "utt2lang").read_text().splitlines())
+    info = json.loads((full / "decode_info.json").read_text())
+    assert info["langid"] == "oracle" and sorted(pred) == sorted(lang)
+    assert info["langid_accuracy"] == round(100 * sum(pred[u] == lang[u] for u in lang) / len(lang), 2)
 
     # interrupt after the first batch, then rerun: identical final files
     part = tmp_path / "part"

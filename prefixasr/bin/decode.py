@@ -17,7 +17,7 @@ language-ID head (--langid predicted; the accuracy is logged and stored in decod
 
 Decode dir (default <exp-dir>/decode_<set>_<method>[_<suffix>], <set> from the cuts file name):
   text, ref, utt2lang   Kaldi `utt value` files (hypotheses, references, languages)
-  utt2lang_pred         predicted languages (--langid predicted)
+  utt2lang_pred         languages the LID head predicts (systems with one; used for the prompts with --langid predicted)
   ctm                   `utt 1 start dur word` (long-form)
   decode_info.json      set, method, settings suffix, checkpoint, options
   .partial/             per-job progress; a rerun skips utterances already there (resumable)

@@ -109,9 +109,11 @@ class Decoder:
         """Decode a batch of segments into decode-dir records (utt, lang, ref, hyp, duration[, pred_lang])."""
         feats, lens = batch.features.to(self.device), batch.feature_lens.to(self.device)
         pred = None
+        if self.model.lid_head is not None:  # measured on every decode (LID accuracy); used with --langid predicted
+            pred_ids = self.language_scores(feats, lens).argmax(-1)
+            pred = [self.lang_map.language(int(i)) for i in pred_ids]
         if self.langid == "predicted":
-            lang_ids = self.language_scores(feats, lens).argmax(-1)
-            pred = [self.lang_map.language(int(i)) for i in lang_ids]
+            lang_ids = pred_ids
         else:
             lang_ids = torch.tensor([self.lang_id(lang, f"utterance {utt}")
                                      for lang, utt in zip(batch.languages, batch.cut_ids)],

@@ -33,7 +33,7 @@ class Row:
     long_hyp_pct: float
     loop_pct: float
     num_utts: int
-    lid_acc: Optional[float] = None  # language-ID accuracy when decoded with --langid predicted
+    lid_acc: Optional[float] = None  # language-ID accuracy of the LID head (systems with one)
     per_lang_ins: Optional[Dict[str, float]] = None  # word insertion rate (%) per language; None: not in scores.json
     all_ins: Optional[float] = None  # pooled word insertion rate (%)
 
