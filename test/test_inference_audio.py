@@ -66,7 +66,8 @@ def test_bad_inputs_name_the_file(tmp_path):
     junk.write_bytes(b"this is not audio at all" * 10)
     short = tmp_path / "short.wav"
     sf.write(short, np.zeros(400, dtype=np.float32), 16000)
-    cases = [(tmp_path / "missing.wav", "no such file"), (empty, "empty audio"),
+    (tmp_path / "adir").mkdir()
+    cases = [(tmp_path / "missing.wav", "no such file"), (tmp_path / "adir", "is a directory"), (empty, "empty audio"),
              (junk, "cannot read audio"), (short, "too short")]
     for path, reason in cases:
         with pytest.raises(AudioError) as e:

@@ -98,7 +98,7 @@ def test_bad_archives_give_one_line(packed, tmp_path):
             tar.addfile(info, io.BytesIO(data))
     cases = [(evil, "unsafe path '../evil'"), (truncated, "truncated"), (tiny, "truncated"), (notar, "not a .tar.gz"),
              (newer, "format version 99 (made by prefixasr 9.0)"), (tampered, "checksum mismatch for model.pt"),
-             (tmp_path / "absent.tar.gz", "no such file")]
+             (tmp_path / "absent.tar.gz", "no such file"), (tmp_path, "is a directory")]
     for path, reason in cases:
         with pytest.raises(ar.ArchiveError) as e:
             ar.extract_archive(path, tmp_path / f"x_{path.stem}")

@@ -117,6 +117,10 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     pretrain, train = [c for c in calls if c.split()[0] == "train"]
     assert "--exp-dir exp/pretrain" in pretrain and "data.char_tokenizer=data/lang/chars.model" in pretrain
     assert "model.init.path=exp/pretrain" in train, "stage 7 starts from the pre-trained encoder"
+    cuts = {c.split("--split ")[1].split()[0]: c for c in calls if c.split()[0] == "make_cuts"}
+    for dset in ("train", "dev"):
+        assert "--min-duration 1.0 --max-duration 20.0" in cuts[dset]
+    assert "--min-duration 0 --max-duration inf" in cuts["test"], "a test segment is never dropped for its length"
 
     r, calls = recipe()
     assert r.returncode == 0, r.stderr

@@ -20,8 +20,8 @@ local_data_opts=""      # extra options passed to local/data.sh
 train_set=train         # training set name
 valid_set=dev           # validation set name
 test_sets="test"        # test set names, space separated
-min_seg_duration=1.0    # drop training segments shorter than this (seconds)
-max_seg_duration=20.0   # drop training segments longer than this (seconds)
+min_seg_duration=1.0    # drop training/validation segments shorter than this (seconds); test sets keep all
+max_seg_duration=20.0   # drop training/validation segments longer than this (seconds)
 speed_perturb=false     # add 0.9x/1.1x speed-perturbed copies of the training set
 # ---- tokenizer and LM (stages 4-5)
 nbpe=500                # sentencepiece vocabulary size (id 0 = blank)
@@ -127,12 +127,18 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   log "Stage 2: segmentation (supervision cuts; whole recordings kept for long-form test)"
   for dset in ${train_set} ${valid_set} ${test_sets}; do
     is_done "${data_dir}/cuts/.${dset}.done" && continue
-    long_opt=""
-    for t in ${test_sets}; do [ "${t}" = "${dset}" ] && [ "${long_form}" = true ] && long_opt=--long; done
+    # only the sets a model trains or validates on are filtered by duration (as ESPnet's asr.sh): a test
+    # segment of any length is decoded and scored
+    long_opt="" duration_opts=(--min-duration "${min_seg_duration}" --max-duration "${max_seg_duration}")
+    for t in ${test_sets}; do
+      if [ "${t}" = "${dset}" ]; then
+        duration_opts=(--min-duration 0 --max-duration inf)
+        [ "${long_form}" = true ] && long_opt=--long
+      fi
+    done
     # shellcheck disable=SC2086
     ${python} -m prefixasr.bin.make_cuts --manifest-dir "${data_dir}/manifests_valid" --split "${dset}" \
-      --output-dir "${data_dir}/cuts" --min-duration "${min_seg_duration}" \
-      --max-duration "${max_seg_duration}" ${long_opt}
+      --output-dir "${data_dir}/cuts" "${duration_opts[@]}" ${long_opt}
     mark_done "${data_dir}/cuts/.${dset}.done"
   done
 fi

@@ -82,6 +82,8 @@ def read_inputs(args) -> List[Tuple[Path, Optional[str]]]:
     """(path, language) pairs from the positional files and --file-list (ValueError names the bad line)."""
     items: List[Tuple[Path, Optional[str]]] = [(f, args.lang) for f in args.files]
     if args.file_list is not None:
+        if args.file_list.is_dir():
+            raise ValueError(f"{args.file_list}: is a directory, not a file list")
         if not args.file_list.is_file():
             raise ValueError(f"{args.file_list}: no such file list")
         for n, line in enumerate(args.file_list.read_text(encoding="utf-8").splitlines(), start=1):

@@ -106,6 +106,8 @@ def extract_archive(archive: PathLike, dest: PathLike) -> Dict[str, Any]:
     so a crafted archive cannot write outside `dest`.
     """
     name, dest = str(archive), Path(dest)
+    if Path(archive).is_dir():
+        raise ArchiveError(f"{name}: is a directory, not a model archive")
     if not Path(archive).is_file():
         raise ArchiveError(f"{name}: no such file")
     manifest = None

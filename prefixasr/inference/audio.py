@@ -30,6 +30,8 @@ def read_audio_file(path: Union[str, os.PathLike]) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:
