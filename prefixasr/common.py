@@ -6,7 +6,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Dict, Iterator, Mapping, Union
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(filename)s:%(lineno)d] %(message)s"
 
@@ -49,3 +49,32 @@ def atomic_save_torch(obj: object, path: PathLike) -> None:
 
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
+
+
+class FormatError(ValueError):
+    """A malformed input line; the message names the file and line."""
+
+
+# Kaldi `key value` files (text, ref, utt2lang, ...): decode dirs write them, scoring reads them
+def read_kaldi_map(path: PathLike, allow_empty_value: bool = True) -> Dict[str, str]:
+    """Read `key value...` lines; a duplicate key or an empty line is an error naming file:line."""
+    out: Dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                raise FormatError(f"{path}:{lineno}: empty line")
+            key, _, value = line.strip().partition(" ")
+            value = " ".join(value.split())
+            if not value and not allow_empty_value:
+                raise FormatError(f"{path}:{lineno}: no value for {key!r}")
+            if key in out:
+                raise FormatError(f"{path}:{lineno}: duplicate key {key!r}")
+            out[key] = value
+    return out
+
+
+def write_kaldi_map(path: PathLike, items: Mapping[str, str]) -> None:
+    with atomic_write(path) as f:
+        for key in sorted(items):
+            f.write(f"{key} {items[key]}".rstrip() + "\n")

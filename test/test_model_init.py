@@ -10,8 +10,7 @@ import yaml
 
 from prefixasr.bin import train as train_cli
 from prefixasr.model import load_model
-from prefixasr.model.init import read_state_dict
-from prefixasr.train.checkpoint import load_checkpoint
+from prefixasr.checkpoints import load_checkpoint, read_state_dict
 from test_train_fixtures import make_corpus, system_config
 
 torch.set_num_threads(1)

@@ -1,6 +1,5 @@
 """Trainer end to end on a tiny learnable corpus: exp dir contents, resume, NaN skipping, frozen LLM,
 pessimistic-batch advice, and an overfitting check with greedy decoding."""
-import math
 
 import pytest
 import torch
@@ -8,7 +7,7 @@ import yaml
 
 from prefixasr.bin import train as train_cli
 from prefixasr.model import load_model
-from prefixasr.train.checkpoint import load_checkpoint
+from prefixasr.checkpoints import load_checkpoint
 from test_train_fixtures import make_corpus, system_config
 
 torch.set_num_threads(1)

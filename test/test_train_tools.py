@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from prefixasr.bin import average_checkpoints, train_lm
-from prefixasr.train.checkpoint import average_state_dicts, find_checkpoints
+from prefixasr.checkpoints import average_state_dicts, find_checkpoints
 from prefixasr.train.config import load_config, parse_overrides
 from test_train_fixtures import make_corpus
 

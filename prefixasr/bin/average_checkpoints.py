@@ -14,10 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
+from prefixasr.checkpoints import find_checkpoints, read_state_dict
 from prefixasr.common import atomic_save_torch, setup_logging
-from prefixasr.train.checkpoint import average_state_dicts, find_checkpoints
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -37,14 +35,11 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging()
-    paths = find_checkpoints(args.exp_dir, epoch=args.epoch, avg=args.avg)
-    states = []
-    for p in paths:
-        logging.info("reading %s", p)
-        states.append(torch.load(p, map_location="cpu", weights_only=False)["model"])
+    paths = find_checkpoints(args.exp_dir, epoch=args.epoch, avg=args.avg)  # for the name; read_state_dict averages
     first, last = (int(p.stem.split("-")[1]) for p in (paths[0], paths[-1]))
     out = args.out or args.exp_dir / f"avg-{first}-{last}.pt"
-    atomic_save_torch({"model": average_state_dicts(states), "averaged": [p.name for p in paths]}, out)
+    weights = read_state_dict(args.exp_dir, avg=args.avg, epoch=args.epoch)
+    atomic_save_torch({"model": weights, "averaged": [p.name for p in paths]}, out)
     logging.info("averaged %d checkpoints into %s", len(paths), out)
     return 0
 

@@ -15,9 +15,8 @@ import argparse
 import logging
 import sys
 
-from prefixasr.bin.import_fleurs import finish
 from prefixasr.common import setup_logging
-from prefixasr.data.importers import ImportError_, import_captions, relabel
+from prefixasr.data.importers import ImportError_, import_captions, relabel, write_split
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError_ as e:
         logging.error("%s", e)
         return 1
-    return finish(imported, args.output_dir, args.split)
+    return write_split(imported, args.output_dir, args.split)
 
 
 if __name__ == "__main__":

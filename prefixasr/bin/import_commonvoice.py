@@ -14,9 +14,8 @@ import argparse
 import logging
 import sys
 
-from prefixasr.bin.import_fleurs import finish
 from prefixasr.common import setup_logging
-from prefixasr.data.importers import Imported, combine, relabel
+from prefixasr.data.importers import Imported, combine, relabel, write_split
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     for split in args.splits:
         parts = [relabel(Imported(m[split]["recordings"], m[split]["supervisions"]), lang_map)
                  for m in manifests.values()]
-        status |= finish(combine(parts), args.output_dir, split)
+        status |= write_split(combine(parts), args.output_dir, split)
     return status
 
 

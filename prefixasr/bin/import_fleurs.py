@@ -16,24 +16,10 @@ import logging
 import sys
 
 from prefixasr.common import setup_logging
-from prefixasr.data.importers import Imported, combine, relabel
-from prefixasr.data.manifests import save_manifests
+from prefixasr.data.importers import Imported, combine, relabel, write_split
 
 INDIC_FLEURS = ["as_in", "bn_in", "gu_in", "hi_in", "kn_in", "ml_in", "mr_in", "ne_np", "or_in", "pa_in", "ta_in",
                 "te_in", "ur_pk"]
-
-
-def finish(imported: Imported, output_dir: str, split: str) -> int:
-    """Report skips, write one split's manifests; exit status 1 when nothing usable remains."""
-    for msg in imported.skipped:
-        logging.warning("skipped %s", msg)
-    n_rec, n_sup = len(imported.recordings), len(imported.supervisions)
-    logging.info("%s: %d recording(s), %d supervision(s), %d skipped", split, n_rec, n_sup, len(imported.skipped))
-    if n_sup == 0:
-        logging.error("%s: nothing usable imported", split)
-        return 1
-    save_manifests(imported.recordings, imported.supervisions, output_dir, split)
-    return 0
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -68,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     for split in ("train", "dev", "test"):
         parts = [relabel(Imported(m[split]["recordings"], m[split]["supervisions"]), lang_map)
                  for m in manifests.values()]
-        status |= finish(combine(parts), args.output_dir, split)
+        status |= write_split(combine(parts), args.output_dir, split)
     return status
 
 

@@ -26,9 +26,9 @@ import logging
 import sys
 from pathlib import Path
 
-from prefixasr.common import setup_logging
+from prefixasr.common import FormatError, setup_logging
 from prefixasr.scoring.align import ALIGNERS
-from prefixasr.scoring.formats import FormatError, wer_line
+from prefixasr.scoring.formats import wer_line
 from prefixasr.scoring.metrics import HallucinationConfig
 from prefixasr.scoring.score_dir import score_dir
 

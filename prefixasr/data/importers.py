@@ -18,6 +18,7 @@ import soundfile as sf
 from lhotse import AudioSource, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
 from prefixasr.common import PathLike
+from prefixasr.data.manifests import save_manifests
 from prefixasr.data.text import normalize_text
 
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm")
@@ -210,3 +211,16 @@ def combine(parts: List[Imported]) -> Imported:
         logging.warning("recording ids collide across corpora/languages; later ones replace earlier ones")
     return Imported(RecordingSet.from_recordings({r.id: r for r in recs}.values()), SupervisionSet.from_segments(sups),
                     [m for p in parts for m in p.skipped])
+
+
+def write_split(imported: Imported, output_dir: PathLike, split: str) -> int:
+    """Report skips, write one split's manifests; exit status 1 when nothing usable remains."""
+    for msg in imported.skipped:
+        logging.warning("skipped %s", msg)
+    n_rec, n_sup = len(imported.recordings), len(imported.supervisions)
+    logging.info("%s: %d recording(s), %d supervision(s), %d skipped", split, n_rec, n_sup, len(imported.skipped))
+    if n_sup == 0:
+        logging.error("%s: nothing usable imported", split)
+        return 1
+    save_manifests(imported.recordings, imported.supervisions, output_dir, split)
+    return 0

@@ -15,8 +15,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Set
 
-from prefixasr.common import PathLike, atomic_write
-from prefixasr.scoring.formats import write_kaldi_map
+from prefixasr.common import PathLike, atomic_write, write_kaldi_map
 
 log = logging.getLogger(__name__)
 

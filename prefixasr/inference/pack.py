@@ -7,7 +7,6 @@ model.pt with the averaged weights instead of training checkpoints.
 from __future__ import annotations
 
 import datetime
-import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,8 +36,7 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
     `results` is a RESULTS.md whose rows for this system go into the model card. Returns the manifest.
     """
     from prefixasr.model.build import EXP_CONFIG, EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR
-    from prefixasr.model.init import read_state_dict
-    from prefixasr.train.checkpoint import find_checkpoints
+    from prefixasr.checkpoints import find_checkpoints, read_state_dict
 
     exp_dir = Path(exp_dir)
     cfg_path = exp_dir / EXP_CONFIG

@@ -13,7 +13,8 @@ from prefixasr.model.config import model_config
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead, LanguageIdHead
 from prefixasr.model.hf_encoder import HfSpeechEncoder
-from prefixasr.model.init import freeze_parts, read_state_dict
+from prefixasr.checkpoints import read_state_dict
+from prefixasr.model.init import freeze_parts
 from prefixasr.model.llm import build_llm, freeze, llm_hidden_size
 from prefixasr.model.model import SpeechPrefixLM
 from prefixasr.model.projector import FrameStackProjector

@@ -9,13 +9,12 @@ or a bare state dict).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Dict, List
 
 import torch
 from torch import nn
 
-from prefixasr.common import PathLike
+from prefixasr.checkpoints import read_state_dict
 
 # The parts of a SpeechPrefixLM that can be copied or frozen (attribute names).
 PARTS = ("encoder", "encoder_ctc", "lid_head", "projector", "transducer", "ctc", "soft_prompt", "llm")
@@ -33,23 +32,6 @@ def _part(model: nn.Module, name: str) -> nn.Module | None:
     for attr in name.split("."):
         module = getattr(module, attr, None) if module is not None else None
     return module
-
-
-def read_state_dict(path: PathLike, avg: int = 1, epoch: int | None = None) -> Dict[str, torch.Tensor]:
-    """The model weights of an experiment dir (the `avg` epochs ending at `epoch`, newest when None, averaged)
-    or of one checkpoint file."""
-    from prefixasr.train.checkpoint import average_state_dicts, find_checkpoints
-
-    path = Path(path)
-    if path.is_dir():
-        files = find_checkpoints(path, epoch=epoch, avg=avg)
-        logging.info("loading %s from %s", ", ".join(p.name for p in files), path)
-        states = [torch.load(p, map_location="cpu", weights_only=False)["model"] for p in files]
-        return average_state_dicts(states) if len(states) > 1 else states[0]
-    if not path.is_file():
-        raise FileNotFoundError(f"model.init.path: {path} is neither an experiment directory nor a checkpoint file")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return state["model"] if isinstance(state, dict) and "model" in state else state
 
 
 def initialise_from(model: nn.Module, init_cfg: Dict[str, Any]) -> List[str]:

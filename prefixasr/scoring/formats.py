@@ -13,39 +13,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 from prefixasr.common import PathLike, atomic_write
 from prefixasr.scoring.align import EPS, ErrorCounts
 from prefixasr.scoring.metrics import UttScore
-
-
-class FormatError(ValueError):
-    """A malformed input line; the message names the file and line."""
-
-
-def read_kaldi_map(path: PathLike, allow_empty_value: bool = True) -> Dict[str, str]:
-    """Read `key value...` lines; a duplicate key or an empty line is an error naming file:line."""
-    out: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise FormatError(f"{path}:{lineno}: empty line")
-            key, _, value = line.strip().partition(" ")
-            value = " ".join(value.split())
-            if not value and not allow_empty_value:
-                raise FormatError(f"{path}:{lineno}: no value for {key!r}")
-            if key in out:
-                raise FormatError(f"{path}:{lineno}: duplicate key {key!r}")
-            out[key] = value
-    return out
-
-
-def write_kaldi_map(path: PathLike, items: Mapping[str, str]) -> None:
-    with atomic_write(path) as f:
-        for key in sorted(items):
-            f.write(f"{key} {items[key]}".rstrip() + "\n")
 
 
 def write_recogs(path: PathLike, utts: Iterable[UttScore]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
-from prefixasr.common import PathLike, atomic_write
+from prefixasr.common import PathLike, atomic_write, read_kaldi_map
 from prefixasr.scoring import formats, sclite
 from prefixasr.scoring.align import chars, words
 from prefixasr.scoring.metrics import HallucinationConfig, Scores, score_all, scores_json
@@ -47,9 +47,9 @@ def score_dir(decode_dir: PathLike, aligner: str = "sclite", normalize: bool = T
     for name in ("text", "ref"):
         if not (d / name).is_file():
             raise FileNotFoundError(f"{d / name}: missing (is this a decode dir?)")
-    hyps = formats.read_kaldi_map(d / "text")
-    refs = formats.read_kaldi_map(d / "ref")
-    utt2lang = formats.read_kaldi_map(d / "utt2lang", False) if (d / "utt2lang").exists() else {}
+    hyps = read_kaldi_map(d / "text")
+    refs = read_kaldi_map(d / "ref")
+    utt2lang = read_kaldi_map(d / "utt2lang", False) if (d / "utt2lang").exists() else {}
     missing = sorted(set(refs) - set(hyps))
     extra = sorted(set(hyps) - set(refs))
     if missing:

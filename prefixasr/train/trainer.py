@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from prefixasr.checkpoints import load_checkpoint
 from prefixasr.data.batch import AsrBatch
 from prefixasr.data.datamodule import AsrDataModule, unpack_batch
 from prefixasr.train import checkpoint as ckpt
@@ -95,7 +96,7 @@ class Trainer:
         )
 
     def resume(self, path: Path) -> None:
-        state = ckpt.load_checkpoint(path)
+        state = load_checkpoint(path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

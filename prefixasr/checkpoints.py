@@ -1,0 +1,73 @@
+"""Reading trained weights: the checkpoints of an experiment dir (epoch-N.pt, checkpoint-K.pt), their
+average, one file. Below model/, train/ and inference/, which all read weights through it (load_model,
+model.init, pack, the averaging tool); writing checkpoints is the trainer's (train/checkpoint.py).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+from prefixasr.common import PathLike
+
+_EPOCH_RE = re.compile(r"^epoch-(\d+)\.pt$")
+_STEP_RE = re.compile(r"^checkpoint-(\d+)\.pt$")
+
+
+def load_checkpoint(path: PathLike) -> Dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def epoch_checkpoints(exp_dir: PathLike) -> Dict[int, Path]:
+    return {int(m.group(1)): p for p in Path(exp_dir).glob("epoch-*.pt") if (m := _EPOCH_RE.match(p.name))}
+
+
+def step_checkpoints(exp_dir: PathLike) -> Dict[int, Path]:
+    return {int(m.group(1)): p for p in Path(exp_dir).glob("checkpoint-*.pt") if (m := _STEP_RE.match(p.name))}
+
+
+def find_checkpoints(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1) -> List[Path]:
+    """epoch-(N-avg+1) .. epoch-N (N = newest when None); the newest checkpoint-K.pt when no epoch exists."""
+    epochs = epoch_checkpoints(exp_dir)
+    if not epochs:
+        steps = step_checkpoints(exp_dir)
+        if epoch is None and steps:
+            return [steps[max(steps)]]
+        raise FileNotFoundError(f"no epoch-N.pt checkpoints in {exp_dir}")
+    last = max(epochs) if epoch is None else epoch
+    wanted = list(range(last - avg + 1, last + 1))
+    missing = [e for e in wanted if e not in epochs]
+    if missing or avg < 1:
+        raise FileNotFoundError(f"cannot average epochs {wanted} in {exp_dir}: missing {missing}")
+    return [epochs[e] for e in wanted]
+
+
+def average_state_dicts(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """Element-wise mean of floating tensors (in float64, cast back); integer buffers from the last."""
+    n = len(states)
+    out: Dict[str, torch.Tensor] = {}
+    for key, last in states[-1].items():
+        if last.is_floating_point():
+            acc = sum(s[key].double() for s in states)
+            out[key] = (acc / n).to(last.dtype)
+        else:
+            out[key] = last.clone()
+    return out
+
+
+def read_state_dict(path: PathLike, avg: int = 1, epoch: int | None = None) -> Dict[str, torch.Tensor]:
+    """The model weights of an experiment dir (the `avg` epochs ending at `epoch`, newest when None, averaged)
+    or of one checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        files = find_checkpoints(path, epoch=epoch, avg=avg)
+        logging.info("loading %s from %s", ", ".join(p.name for p in files), path)
+        states = [torch.load(p, map_location="cpu", weights_only=False)["model"] for p in files]
+        return average_state_dicts(states) if len(states) > 1 else states[0]
+    if not path.is_file():
+        raise FileNotFoundError(f"model.init.path: {path} is neither an experiment directory nor a checkpoint file")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return state["model"] if isinstance(state, dict) and "model" in state else state
