@@ -7,8 +7,8 @@ Usage:
 
 Writes <output-dir>/<split>_cuts.jsonl.gz (one cut per supervision) and, with --long,
 <output-dir>/<split>_long_cuts.jsonl.gz (one cut per recording with all its supervisions).
-Every dropped cut is logged with its reason, and the counts are summarised. With --tokenizer, cuts too
-short for their token count after subsampling are dropped too. Exit 1 when no cut remains.
+Every dropped cut is logged with its reason, and the counts are summarised (cuts a model cannot learn
+from, e.g. with more tokens than prefix frames, are the trainer's to drop). Exit 1 when no cut remains.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from pathlib import Path
 from prefixasr.common import setup_logging
 from prefixasr.data.manifests import load_manifests
 from prefixasr.data.segment import filter_cuts, long_cuts, segment_cuts
-from prefixasr.data.tokenizer import Tokenizer
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,8 +32,6 @@ def get_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("filters (segment cuts only)")
     g.add_argument("--min-duration", type=float, default=1.0, help="drop cuts shorter than this (seconds)")
     g.add_argument("--max-duration", type=float, default=20.0, help="drop cuts longer than this (seconds)")
-    g.add_argument("--tokenizer", default=None, help="spm .model or HF dir: enables the frames-vs-tokens filter")
-    g.add_argument("--subsampling-factor", type=int, default=4, help="encoder frame subsampling for that filter")
     g.add_argument("--log-level", default="INFO", help="logging level")
     return p
 
@@ -44,12 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         recs, sups = load_manifests(args.manifest_dir, args.split)
-        tok = Tokenizer.load(args.tokenizer) if args.tokenizer else None
     except FileNotFoundError as e:
         logging.error("%s", e)
         return 1
     out = Path(args.output_dir)
-    cuts, _ = filter_cuts(segment_cuts(recs, sups), args.min_duration, args.max_duration, tok, args.subsampling_factor)
+    cuts, _ = filter_cuts(segment_cuts(recs, sups), args.min_duration, args.max_duration)
     if len(cuts) == 0:
         logging.error("%s: no cut left after filtering", args.split)
         return 1

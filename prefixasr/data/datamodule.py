@@ -23,9 +23,8 @@ from lhotse.utils import compute_num_frames
 from torch.utils.data import DataLoader
 
 from prefixasr.data.batch import AsrBatch
+from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.data.text import normalize_text
-
-FRAME_SHIFT = 0.01  # seconds; lhotse's Fbank default, used when cuts carry no features
 
 
 @dataclass

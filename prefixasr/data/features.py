@@ -11,6 +11,8 @@ from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter
 
 from prefixasr.common import PathLike
 
+FRAME_SHIFT = 0.01  # seconds per fbank frame (lhotse's Fbank default); decoding and training count time with it
+
 
 def _worker_init() -> None:
     """One torch thread per worker: the parallelism comes from the processes (2 workers x 2 threads on 2 cores

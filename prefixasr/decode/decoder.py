@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
 import torch
 from tqdm import tqdm
 
+from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.data.text import script_languages
 from prefixasr.decode.longform import Word, make_windows, stitch
-from prefixasr.decode.runner import (FRAME_SHIFT, DecodeOptions, Decoded, check_method, decode_batch,
+from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decode_batch,
                                      default_method, feature_windows, strip_special, timed_words)
 from prefixasr.decode.writer import DecodeDirWriter
 

@@ -8,12 +8,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
+from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
 from prefixasr.decode.longform import Word, WindowHyp, spread_words
 from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
 
 METHODS = ("llm_greedy", "llm_beam", "rnnt_greedy", "rnnt_beam", "ctc_greedy")
-FRAME_SHIFT = 0.01  # seconds per fbank frame
 
 
 @dataclass

@@ -18,6 +18,12 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def subsampled_length(num_frames):
+    """Frames (or frequency bins) after two stride-2 3x3 convolutions without padding: 10 ms -> 40 ms.
+    The one definition of the encoder's frame rate (ints or LongTensors); the trainer's cut filter uses it."""
+    return ((num_frames - 1) // 2 - 1) // 2
+
+
 class Conv2dSubsampling(nn.Module):
     """Two stride-2 3x3 convolutions over (time, freq): 10 ms frames -> 40 ms frames.
 
@@ -32,12 +38,12 @@ class Conv2dSubsampling(nn.Module):
             nn.Conv2d(channels, channels, 3, stride=2),
             nn.ReLU(),
         )
-        freq = ((input_dim - 1) // 2 - 1) // 2
+        freq = subsampled_length(input_dim)
         self.out = nn.Linear(channels * freq, d_model)
 
     @staticmethod
     def output_lengths(lengths: torch.Tensor) -> torch.Tensor:
-        return ((lengths - 1) // 2 - 1) // 2
+        return subsampled_length(lengths)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.conv(x.unsqueeze(1))  # (B, C, T', F')

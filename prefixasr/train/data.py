@@ -12,6 +12,7 @@ from lhotse import CutSet, load_manifest_lazy
 from prefixasr.data.batch import AsrBatch
 from prefixasr.data.datamodule import unpack_batch
 from prefixasr.data.text import normalize_text
+from prefixasr.model.encoder import subsampled_length
 
 
 def load_cuts(path: str, what: str) -> CutSet:
@@ -35,7 +36,7 @@ def max_tokens_per_frame(model_cfg: Dict[str, Any]) -> int | None:
 
 def prefix_frames(num_frames: int, stack: int) -> int:
     """Speech-prefix length of an utterance: x4 Conv2d subsampling, then ceil(/stack)."""
-    sub = ((num_frames - 1) // 2 - 1) // 2
+    sub = subsampled_length(num_frames)
     return max(0, (sub + stack - 1) // stack)
 
 

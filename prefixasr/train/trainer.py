@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from prefixasr.checkpoints import load_checkpoint
 from prefixasr.data.batch import AsrBatch
 from prefixasr.data.datamodule import AsrDataModule, unpack_batch
+from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.train import checkpoint as ckpt
 from prefixasr.train.data import (CutFilter, batch_targets, max_tokens_per_frame, pessimistic_batch, stats_summary,
                                  total_duration)
@@ -21,7 +22,6 @@ from prefixasr.train.dist import DistInfo, all_reduce_sum, all_true
 from prefixasr.train.optim import build_optimizer, build_scheduler
 from prefixasr.train.validation import History, dev_subset, greedy_cer, log_table
 
-FRAME_SHIFT = 0.01  # seconds per fbank frame
 
 
 class BatchTooLarge(RuntimeError):
