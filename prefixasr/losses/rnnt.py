@@ -122,6 +122,31 @@ def prune(am: torch.Tensor, lm: torch.Tensor, ranges: torch.Tensor) -> Tuple[tor
     return get_backend().do_rnnt_pruning(am=am, lm=lm, ranges=ranges)
 
 
+class _PrunedLogProbs(torch.autograd.Function):
+    """logits (B, T, S, V), symbol ids (B, T, S) -> (log p(symbol), log p(blank)), each (B, T, S)."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, sym: torch.Tensor, blank: int):
+        # per-utterance logsumexp: its temporaries are 1/B of the logits, not a full copy
+        lse = torch.stack([torch.logsumexp(logits[b], dim=-1) for b in range(logits.size(0))])
+        px = logits.gather(-1, sym.unsqueeze(-1)).squeeze(-1) - lse
+        py = logits[..., blank] - lse
+        ctx.save_for_backward(logits, sym, lse)
+        ctx.blank = blank
+        return px, py
+
+    @staticmethod
+    def backward(ctx, gx: torch.Tensor | None, gy: torch.Tensor | None):
+        logits, sym, lse = ctx.saved_tensors
+        gx = torch.zeros_like(lse) if gx is None else gx
+        gy = torch.zeros_like(lse) if gy is None else gy
+        grad = torch.sub(logits, lse.unsqueeze(-1)).exp_()  # softmax: the only full-size buffer
+        grad.mul_(-(gx + gy).unsqueeze(-1))
+        grad.scatter_add_(-1, sym.unsqueeze(-1), gx.unsqueeze(-1))
+        grad[..., ctx.blank] += gy
+        return grad, None, None
+
+
 def pruned_loss(
     logits: torch.Tensor,
     symbols: torch.Tensor,
@@ -130,16 +155,33 @@ def pruned_loss(
     blank_id: int = 0,
     reduction: str = "sum",
 ) -> torch.Tensor:
-    """RNN-T loss of joiner logits (B,T,s_range,V) evaluated inside `ranges`."""
+    """RNN-T loss of joiner logits (B,T,s_range,V) evaluated inside `ranges` (B,T,s_range); symbols (B,S).
+
+    Equal to the backend's `rnnt_loss_pruned` (tested) without its full-size copies: that one normalises the
+    logits with logsumexp and gathers two columns, and autograd keeps several (B,T,S,V) temporaries; only two
+    log-probabilities per lattice cell are needed, so `_PrunedLogProbs` computes them and builds the logits'
+    gradient in one buffer. The lattice recursion is the backend's `mutual_information_recursion`.
+    reduction: sum | mean (over utterances) | none.
+    """
+    b, t, _, _ = logits.shape
+    s = symbols.size(1)
+    with_end = torch.cat([symbols, symbols.new_full((b, 1), blank_id)], dim=1)  # (B, S+1)
+    sym = with_end.unsqueeze(1).expand(b, t, s + 1).gather(2, ranges)  # symbol id in each kept cell
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        return get_backend().rnnt_loss_pruned(
-            logits=logits.float(),
-            symbols=symbols.long(),
-            ranges=ranges,
-            termination_symbol=blank_id,
-            boundary=boundary,
-            reduction=reduction,
+        px_k, py_k = _PrunedLogProbs.apply(logits.float(), sym, blank_id)
+        # place the kept cells on the full (B, T, S+1) lattice; everything else is impossible
+        ninf = px_k.new_full((b, t, s + 1), float("-inf"))
+        px = ninf.scatter(2, ranges, px_k)[:, :, :s].permute(0, 2, 1)  # (B, S, T)
+        px = torch.cat([px, px.new_full((b, s, 1), float("-inf"))], dim=2)
+        # no symbol can be emitted on the one-past-the-last frame of each utterance
+        px = px.scatter(2, boundary[:, 3].view(b, 1, 1).expand(b, s, 1), float("-inf"))
+        py = ninf.scatter(2, ranges, py_k).permute(0, 2, 1)  # (B, S+1, T)
+        scores = get_backend().mutual_information_recursion(
+            px=px.contiguous(), py=py.contiguous(), boundary=boundary
         )
+    if reduction == "none":
+        return -scores
+    return -scores.mean() if reduction == "mean" else -scores.sum()
 
 
 def full_loss(

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from prefixasr import losses
-from prefixasr.model.pruned import pruned_loss_from_logits
 
 
 class StatelessDecoder(nn.Module):
@@ -111,14 +110,9 @@ class Transducer(nn.Module):
         y_lens = torch.tensor([len(t) for t in targets], dtype=torch.long, device=device)
 
         dec = self.decoder(sos_y)
-        cfg = self.loss_config
-        boundary = losses.make_boundary(enc_lens, y_lens)
-        simple, (px_grad, py_grad) = losses.simple_loss(
-            self.simple_am_proj(enc), self.simple_lm_proj(dec), symbols, boundary, self.blank_id,
-            cfg.lm_scale, cfg.am_scale, reduction="sum",
-        )
-        ranges = losses.prune_ranges(px_grad, py_grad, boundary, cfg.prune_range)
         # project first, prune second: the pruned tensors are (B, T, S, joiner_dim), not (.., C)
-        am_pruned, lm_pruned = losses.prune(self.joiner.encoder_proj(enc), self.joiner.decoder_proj(dec), ranges)
-        logits = self.joiner(am_pruned, lm_pruned, project_input=False)
-        return simple, pruned_loss_from_logits(logits, symbols, ranges, boundary, self.blank_id)
+        return losses.pruned_rnnt_loss(
+            self.simple_am_proj(enc), self.simple_lm_proj(dec), self.joiner.encoder_proj(enc),
+            self.joiner.decoder_proj(dec), lambda am, lm: self.joiner(am, lm, project_input=False),
+            symbols, enc_lens, y_lens, self.loss_config,
+        )

@@ -1,9 +1,8 @@
-"""Our pruned-loss path equals the backend's rnnt_loss_pruned (value and gradients) and the full loss
+"""losses.pruned_loss equals the backend's rnnt_loss_pruned (value and gradients) and the full loss
 when the prune range covers every symbol."""
 import torch
 
 from prefixasr import losses
-from prefixasr.model.pruned import pruned_loss_from_logits
 
 torch.set_num_threads(1)
 
@@ -26,10 +25,11 @@ def test_equals_backend_pruned_loss_and_gradient():
     for seed in range(3):
         logits, symbols, ranges, boundary = _case(seed)
         a = logits.clone().requires_grad_(True)
-        ref = losses.pruned_loss(a, symbols, ranges, boundary, blank_id=0, reduction="sum")
+        ref = losses.get_backend().rnnt_loss_pruned(logits=a, symbols=symbols, ranges=ranges, termination_symbol=0,
+                                                    boundary=boundary, reduction="sum")
         ref.backward()
         b_ = logits.clone().requires_grad_(True)
-        ours = pruned_loss_from_logits(b_, symbols, ranges, boundary, blank_id=0)
+        ours = losses.pruned_loss(b_, symbols, ranges, boundary, blank_id=0)
         ours.backward()
         assert torch.allclose(ours, ref, rtol=1e-5), (float(ours), float(ref))
         assert torch.allclose(b_.grad, a.grad, atol=1e-5)
@@ -42,6 +42,6 @@ def test_full_range_equals_unpruned_reference():
     boundary = losses.make_boundary(torch.tensor([t, t]), torch.tensor([s, s]))
     full = torch.randn(b, t, s + 1, v, generator=g)
     ranges = torch.arange(s + 1).expand(b, t, s + 1).contiguous()  # every symbol position kept
-    ours = pruned_loss_from_logits(full, symbols, ranges, boundary, blank_id=0)
+    ours = losses.pruned_loss(full, symbols, ranges, boundary, blank_id=0)
     ref = losses.full_loss(full, symbols, boundary, blank_id=0)
     assert torch.allclose(ours, ref, rtol=1e-5), (float(ours), float(ref))
