@@ -110,3 +110,16 @@ def test_pack_cli_bad_exp_dir(tmp_path, capsys):
     assert pack_cli.main(["--exp-dir", str(tmp_path), "--out", str(tmp_path / "m.tar.gz")]) == 1
     err = capsys.readouterr().err  # setup_logging replaces pytest's log capture: read stderr
     assert "config.yaml not found" in err and not (tmp_path / "m.tar.gz").exists()
+
+
+def test_an_archive_is_unpacked_once_into_the_cache(packed, tmp_path, monkeypatch):
+    from prefixasr.inference.transcriber import load_any
+
+    _, out = packed
+    monkeypatch.setenv("PREFIXASR_CACHE", str(tmp_path / "cache"))
+    real, calls = ar.extract_archive, []
+    monkeypatch.setattr(ar, "extract_archive", lambda *a: calls.append(a) or real(*a))
+    first, second = load_any(out, "cpu"), load_any(out, "cpu")
+    assert len(calls) == 1, "the second load reuses the unpacked copy"
+    assert [p.name for p in (tmp_path / "cache" / "models").iterdir()] == [ar._sha256(out)]
+    assert all(torch.equal(v, second.model.state_dict()[k]) for k, v in first.model.state_dict().items())

@@ -56,6 +56,15 @@ def test_resume_mid_epoch_gives_the_same_parameters(tmp_path, corpus):
         assert torch.equal(v, b["model"][k]), k
 
 
+def test_resume_with_a_changed_config_stops_and_says_what_changed(tmp_path, corpus):
+    exp = tmp_path / "exp"
+    assert _run(tmp_path, system_config(corpus, num_epochs=1, max_steps=2), exp) == 0
+    with pytest.raises(ValueError, match=r"--resume: the config differs .*train\.lr: 0\.003 -> 0\.005"):
+        _run(tmp_path, system_config(corpus, num_epochs=1, max_steps=2, lr=5e-3), exp, "--resume")
+    # training longer is what resuming is for
+    assert _run(tmp_path, system_config(corpus, num_epochs=2, max_steps=2), exp, "--resume") == 0
+
+
 def test_nonfinite_batch_is_skipped_and_counted(tmp_path, corpus, monkeypatch):
     from prefixasr.train import trainer as trainer_mod
 

@@ -125,3 +125,34 @@ def test_train_lm_reading_exercises_teach_the_lm_to_read_its_prefix(tmp_path):
     final_ppl = json.loads((tmp_path / "lm" / "result.json").read_text())["valid_perplexity"]
     # reading an exact copy must beat predicting the text from its own past
     assert reading[-1] < 0.3 * reading[0] and reading[-1] < 0.5 * math.log(final_ppl), (reading, final_ppl)
+
+
+def test_train_lm_resumes_to_the_same_model(tmp_path, monkeypatch):
+    from prefixasr.train import lm as lm_mod
+
+    corpus = make_corpus(tmp_path / "c", n_utts=30)
+    _lm_config(tmp_path, corpus, 1, 0.1, block_size=16, num_steps=40, warmup_steps=5, log_interval=10,
+               valid_interval=20, reading_fraction=0.25)
+    args = ["--config", str(tmp_path / "lm.yaml")]
+    assert train_lm.main(args + ["--exp-dir", str(tmp_path / "full")]) == 0
+
+    real, calls = lm_mod.perplexity, {"n": 0}
+
+    def killed_after_step_20(*a, **k):  # validations at steps 0, 20, 40: die in the third
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(lm_mod, "perplexity", killed_after_step_20)
+    with pytest.raises(KeyboardInterrupt):
+        train_lm.main(args + ["--exp-dir", str(tmp_path / "part")])
+    monkeypatch.undo()
+    assert train_lm.main(args + ["--exp-dir", str(tmp_path / "part"), "--resume"]) == 0
+    assert "resuming from" in (tmp_path / "part" / "train_lm.log").read_text()
+    from safetensors.torch import load_file
+
+    a, b = (load_file(tmp_path / d / "hf" / "model.safetensors") for d in ("full", "part"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="train.lr: 0.01 -> 0.02"):
+        train_lm.main(args + ["--exp-dir", str(tmp_path / "part"), "--resume", "train.lr=0.02"])

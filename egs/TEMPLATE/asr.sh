@@ -43,6 +43,8 @@ avg=2                   # number of last epochs to average
 decode_methods="llm_greedy"  # space separated: llm_greedy llm_beam rnnt_greedy rnnt_beam
 decode_args=""          # extra options for prefixasr.bin.decode
 long_form=true          # also decode whole long recordings (windowing + stitching)
+long_window="30 5"      # window and overlap (seconds) for whole recordings with the RNN-T/CTC methods ...
+long_window_llm="10 2"  # ... and with the LLM's, whose prefix must stay as long as its training utterances
 results=RESULTS.md      # results table written by stage 9
 baseline=""             # system (exp sub-directory) that RESULTS.md compares against; empty = none
 help_message="Usage: egs/<recipe>/run.sh [options]   (or ./asr.sh [options] in the recipe directory)
@@ -183,9 +185,12 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   elif ! is_done "${lm_exp}/.done"; then
     log "Stage 5: pre-train the LM (${lm_config}) -> ${lm_exp} (log: ${lm_exp}/train_lm.log)"
     write_replay "${lm_exp}" 5
+    resume_opt=""
+    [ -f "${lm_exp}/checkpoint.pt" ] && resume_opt=--resume  # an interrupted run continues where it stopped
     # shellcheck disable=SC2086
     ${train_cmd} "${lm_exp}/log/train_lm.log" ${python} -m prefixasr.bin.train_lm --config "${lm_config}" \
-      --exp-dir "${lm_exp}" data.text="${lang_dir}/lm_text.txt" data.tokenizer="${lang_dir}/spm.model" ${lm_args}
+      --exp-dir "${lm_exp}" ${resume_opt} data.text="${lang_dir}/lm_text.txt" data.tokenizer="${lang_dir}/spm.model" \
+      ${lm_args}
     mark_done "${lm_exp}/.done"
   fi
 fi
@@ -255,7 +260,10 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
         if [ "${form}" = long ]; then
           dir=${asr_exp}/decode_${dset}_long_${method}
           cuts=${data_dir}/fbank/${dset}_long_cuts.jsonl.gz
-          form_opts="--long-form --set-name ${dset}_long"
+          window=${long_window}
+          [[ "${method}" == llm_* ]] && window=${long_window_llm}
+          read -r win ovl <<< "${window}"
+          form_opts="--long-form --set-name ${dset}_long --window ${win} --overlap ${ovl}"
         fi
         is_done "${dir}/.done" && continue
         write_replay "${dir}" 9

@@ -28,7 +28,7 @@ from prefixasr.model.build import EXP_CONFIG, build_model
 from prefixasr.model.init import initialise_from
 from prefixasr.train import dist
 from prefixasr.train.checkpoint import latest_checkpoint
-from prefixasr.train.config import load_config
+from prefixasr.train.config import config_changes, load_config
 from prefixasr.train.data import load_cuts
 from prefixasr.train.env import environment_info
 from prefixasr.train.experiment import load_data_files, prepare_exp_dir, resolve_token_ids
@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 
         with open(saved, encoding="utf-8") as f:
             cfg = load_config(None, args.overrides, base=yaml.safe_load(f))
+        changes = config_changes(cfg, load_config(args.config, args.overrides)) if args.config else []
+        if changes:
+            raise ValueError(f"--resume: the config differs from the interrupted run's {saved} "
+                             f"({'; '.join(changes)}); resume without changes, or train into a new --exp-dir")
     elif args.config is None:
         raise ValueError(f"--config is required (no {saved} to resume from)")
     else:

@@ -4,6 +4,7 @@
 Usage:
     python -m prefixasr.bin.train_lm --config conf/lm/mini.yaml --exp-dir exp/lm_mini \\
         data.text=data/lang/lm_text.txt data.tokenizer=data/lang/spm.model
+    python -m prefixasr.bin.train_lm --config conf/lm/mini.yaml --exp-dir exp/lm_mini --resume ...  # after a kill
 
 Writes <exp-dir>/hf (a Hugging Face model directory: point model.llm.path at it), config.yaml,
 train_lm.log, tensorboard/ and result.json (final perplexity). Overrides: section.key=value.
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from prefixasr.common import atomic_write, setup_logging
-from prefixasr.train.config import deep_update, parse_overrides, read_yaml, save_config
+from prefixasr.train.config import config_changes, deep_update, parse_overrides, read_yaml, save_config
 from prefixasr.train.lm import lm_config, train_lm
 
 
@@ -32,6 +33,8 @@ def get_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("experiment")
     g.add_argument("--config", type=Path, required=True, help="LM YAML config (sections data/model/train)")
     g.add_argument("--exp-dir", type=Path, required=True, help="output directory (created if missing)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from <exp-dir>/checkpoint.pt (saved at every validation) when it exists")
     g.add_argument("overrides", nargs="*", default=[], help="config overrides section.key=value")
     g2 = p.add_argument_group("logging")
     g2.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"], help="log level")
@@ -53,11 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     if not tok_path or not Path(tok_path).exists():
         raise FileNotFoundError(f"data.tokenizer: {tok_path!r} does not exist")
     tokenizer = Tokenizer.load(tok_path)
-    save_config(cfg, args.exp_dir / "config.yaml")
+    saved = args.exp_dir / "config.yaml"
+    if args.resume and saved.is_file():
+        changes = config_changes(read_yaml(saved), cfg)
+        if changes:
+            raise ValueError(f"--resume: the config differs from the interrupted run's {saved} "
+                             f"({'; '.join(changes)}); resume without changes, or train into a new --exp-dir")
+    save_config(cfg, saved)
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(args.exp_dir / "tensorboard"))
-    ppl = train_lm(cfg, tokenizer, args.exp_dir, device, tb)
+    ppl = train_lm(cfg, tokenizer, args.exp_dir, device, tb, resume=args.resume)
     tb.close()
     with atomic_write(args.exp_dir / "result.json") as f:
         json.dump({"valid_perplexity": ppl, "hf_dir": str(args.exp_dir / "hf")}, f, indent=2)

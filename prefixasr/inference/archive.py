@@ -19,7 +19,10 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import shutil
 import tarfile
+import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterable, Tuple
@@ -150,3 +153,34 @@ def extract_archive(archive: PathLike, dest: PathLike) -> Dict[str, Any]:
     if missing:
         raise ArchiveError(f"{name}: truncated archive: {len(missing)} file(s) missing, e.g. {missing[0]}")
     return manifest
+
+
+def cache_root() -> Path:
+    """Where archives are unpacked: $PREFIXASR_CACHE, else ~/.cache/prefixasr (one directory per archive)."""
+    return Path(os.environ.get("PREFIXASR_CACHE") or Path.home() / ".cache" / "prefixasr") / "models"
+
+
+def unpack_cached(archive: PathLike) -> Path:
+    """The archive verified and unpacked once, into cache_root()/<its sha256>; later loads of the same bytes
+    reuse that directory (a changed archive has another key). Unpacked beside the target and renamed, so a
+    killed load never leaves a half directory that a later one would trust."""
+    archive = Path(archive)
+    if archive.is_dir():
+        raise ArchiveError(f"{archive}: is a directory, not a model archive")
+    if not archive.is_file():
+        raise ArchiveError(f"{archive}: no such file")
+    dest = cache_root() / _sha256(archive)
+    if (dest / MANIFEST).is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name[:12]}-", dir=dest.parent))
+    try:
+        extract_archive(archive, tmp)
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process unpacked the same archive first: use theirs
+            if not (dest / MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest

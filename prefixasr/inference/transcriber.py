@@ -8,7 +8,6 @@ only what a user's file needs first: reading and resampling audio, fbank, choosi
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -34,8 +33,8 @@ class LanguageError(ValueError):
 
 
 def load_any(path: PathLike, device: str, epoch: Optional[int] = None, avg: int = 1) -> "LoadedModel":
-    """A LoadedModel from a .tar.gz archive (verified, unpacked to a temporary directory that is removed
-    once the model is in memory), a packed directory, or an experiment directory (epoch/avg apply)."""
+    """A LoadedModel from a .tar.gz archive (verified and unpacked once into the cache, ar.unpack_cached), a
+    packed directory, or an experiment directory (epoch/avg apply)."""
     from prefixasr.inference.pack import load_packed
     from prefixasr.model import load_model
 
@@ -46,9 +45,7 @@ def load_any(path: PathLike, device: str, epoch: Optional[int] = None, avg: int 
         return load_model(path, epoch=epoch, avg=avg, device=device)
     if not path.exists():
         raise ar.ArchiveError(f"{path}: no such model archive or directory")
-    with tempfile.TemporaryDirectory(prefix="prefixasr-model-") as tmp:
-        ar.extract_archive(path, tmp)
-        return load_packed(tmp, device)
+    return load_packed(ar.unpack_cached(path), device)
 
 
 class Transcriber:

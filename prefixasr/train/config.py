@@ -118,3 +118,24 @@ def load_config(path: PathLike | None, overrides: Sequence[str] = (), base: Dict
 def save_config(cfg: Dict[str, Any], path: PathLike) -> None:
     with atomic_write(Path(path)) as f:
         yaml.safe_dump(cfg, f, sort_keys=False, allow_unicode=True)
+
+
+# Keys a resumed run may change (training longer) or that the trainer itself fills in after the first start.
+RESUMABLE_CHANGES = ("train.num_epochs", "train.num_steps", "model.bos_id", "model.eos_id", "model.blank_id",
+                     "model.encoder_ctc.")
+
+
+def config_changes(saved: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose value in `new` differs from the interrupted run's `saved` config (keys that `saved`
+    lacks or that RESUMABLE_CHANGES allows are skipped): `--resume` stops on these instead of training a
+    different system than the one it continues."""
+    out = []
+    for key, value in new.items():
+        name = f"{prefix}{key}"
+        if key not in saved or name.startswith(RESUMABLE_CHANGES):
+            continue
+        if isinstance(value, dict) and isinstance(saved[key], dict):
+            out += config_changes(saved[key], value, f"{name}.")
+        elif value != saved[key]:
+            out.append(f"{name}: {saved[key]!r} -> {value!r}")
+    return out

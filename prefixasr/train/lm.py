@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 
+from prefixasr.common import atomic_save_torch
 from prefixasr.model.config import MODEL_DEFAULTS, merge
 from prefixasr.train.lm_reading import reading_loss, reading_rows
 from prefixasr.train.optim import build_optimizer, build_scheduler
@@ -140,8 +141,13 @@ class Reading:
         return f"; held-out reading loss {value:.3f} (copies at {self.rate:.0%} errors)"
 
 
-def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.device, tb: Any = None) -> float:
-    """Train, save exp_dir/hf, return the final held-out perplexity."""
+RESUME_FILE = "checkpoint.pt"  # the training state at the last validation, for resume=True
+
+
+def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.device, tb: Any = None,
+             resume: bool = False) -> float:
+    """Train, save exp_dir/hf, return the final held-out perplexity. The state is saved at every validation;
+    resume=True continues from it (the same batches follow, so the result equals an uninterrupted run)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     t = cfg["train"]
@@ -161,10 +167,22 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
     gen = torch.Generator().manual_seed(t["seed"])
     n_read = round(t["batch_size"] * t["reading_fraction"])
     reading = Reading(train_lines, valid_lines, tokenizer, t) if n_read else None
+    first, state_path = 1, exp_dir / RESUME_FILE
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        llm.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        if reading is not None:
+            reading.rng.setstate(state["reading_rng"])
+        first = state["step"] + 1
+        logging.info("resuming from %s at step %d", state_path, state["step"])
     t0, loss_sum = time.time(), 0.0
-    ppl = perplexity(llm, valid_blocks, t["batch_size"], device)
-    logging.info("step 0: held-out perplexity %.2f%s", ppl, reading.report(llm, device) if reading else "")
-    for step in range(1, t["num_steps"] + 1):
+    if first == 1:
+        ppl = perplexity(llm, valid_blocks, t["batch_size"], device)
+        logging.info("step 0: held-out perplexity %.2f%s", ppl, reading.report(llm, device) if reading else "")
+    for step in range(first, t["num_steps"] + 1):
         idx = torch.randint(0, train_blocks.size(0), (t["batch_size"] - n_read,), generator=gen)
         x = train_blocks[idx].to(device)
         loss = llm(input_ids=x, labels=x).loss
@@ -177,7 +195,7 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
         sched.step()
         loss_sum += loss.item()
         if step % t["log_interval"] == 0:
-            rate = step / (time.time() - t0)
+            rate = (step - first + 1) / (time.time() - t0)
             logging.info("step %d/%d loss %.4f lr %.2e | %.1f steps/s ETA %.0fs", step, t["num_steps"],
                          loss_sum / t["log_interval"], sched.get_last_lr()[0], rate, (t["num_steps"] - step) / rate)
             if tb is not None:
@@ -189,5 +207,8 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
             logging.info("step %d: held-out perplexity %.2f%s", step, ppl, reading.report(llm, device) if reading else "")
             if tb is not None:
                 tb.add_scalar("lm/valid_perplexity", ppl, step)
+            atomic_save_torch({"model": llm.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                               "generator": gen.get_state(), "step": step,
+                               "reading_rng": reading.rng.getstate() if reading else None}, state_path)
     save_hf(llm.cpu(), exp_dir / "hf")
     return ppl
