@@ -15,7 +15,7 @@ from test_inference_fixtures import make_exp_dir, speechlike
 from test_inference_writers import parse_srt, parse_vtt
 
 torch.set_num_threads(1)
-LONG_SECONDS = 200.0  # several minutes: seven 30 s windows
+LONG_SECONDS = 200.0  # several minutes: many windows (10 s for the LLM, 30 s for the RNN-T)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def _decode_tool(exp, wav, root, method, langid, extra):
         cuts.to_file(cuts_path)
     out = root / f"decode_{method}_{langid}"
     assert decode_cli.main(["--exp-dir", str(exp), "--cuts", str(cuts_path), "--method", method, "--epoch", "2",
-                            "--avg", "2", "--long-form", "--window", "30", "--overlap", "5", "--langid", langid,
+                            "--avg", "2", "--long-form", "--langid", langid,  # the method's default windows
                             "--decode-dir", str(out), "--no-score", "--device", "cpu", *extra]) == 0
     hyp = (out / "text").read_text(encoding="utf-8").rstrip("\n").partition(" ")[2]
     pred = out / "utt2lang_pred"
@@ -145,3 +145,10 @@ def test_bad_model_or_lang_is_one_line(system, tmp_path, capsys):
         out, err = capsys.readouterr()
         errors = [line for line in err.splitlines() if "ERROR" in line]
         assert out == "" and len(errors) == 1 and reason in errors[0], err
+
+
+def test_default_windows_follow_the_method():
+    from prefixasr.decode.runner import default_window
+
+    assert default_window("llm_greedy") == default_window("llm_beam") == (10.0, 2.0)
+    assert default_window("rnnt_greedy") == default_window("ctc_greedy") == (30.0, 5.0)

@@ -37,7 +37,7 @@ import torch
 
 from prefixasr.common import setup_logging
 from prefixasr.decode.decoder import LANGID_MODES, Decoder, decode_cuts
-from prefixasr.decode.runner import add_search_arguments, options_from_args
+from prefixasr.decode.runner import add_search_arguments, default_window, options_from_args
 from prefixasr.decode.writer import DecodeDirWriter
 
 log = logging.getLogger("decode")
@@ -68,8 +68,10 @@ def get_parser() -> argparse.ArgumentParser:
                    help="language prompt from the cut (oracle) or from the language-ID head")
     lf = p.add_argument_group("long-form")
     lf.add_argument("--long-form", action="store_true", help="decode whole recordings in overlapping windows")
-    lf.add_argument("--window", type=float, default=30.0, help="window length in seconds")
-    lf.add_argument("--overlap", type=float, default=5.0, help="overlap of neighbouring windows in seconds")
+    lf.add_argument("--window", type=float, default=None,
+                    help="window length in seconds (default: 10 for the LLM methods, 30 for the others)")
+    lf.add_argument("--overlap", type=float, default=None,
+                    help="overlap of neighbouring windows in seconds (default: 2 for the LLM methods, 5 for the others)")
     j = p.add_argument_group("jobs")
     j.add_argument("--num-jobs", type=int, default=1, help="number of split jobs")
     j.add_argument("--job-index", type=int, default=0, help="this job's index, 0-based")
@@ -115,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.cuts.is_file():
         raise FileNotFoundError(f"{args.cuts}: no such cuts file")
+    window, overlap = default_window(args.method)
+    args.window = window if args.window is None else args.window
+    args.overlap = overlap if args.overlap is None else args.overlap
     set_name = args.set_name or set_name_of(args.cuts)
     decode_dir = args.decode_dir or args.exp_dir / (
         f"decode_{set_name}_{args.method}" + (f"_{args.suffix}" if args.suffix else ""))

@@ -70,8 +70,10 @@ def get_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("search")
     add_search_arguments(s, method=None)
     lf = p.add_argument_group("long recordings")
-    lf.add_argument("--window", type=float, default=30.0, help="window length in seconds")
-    lf.add_argument("--overlap", type=float, default=5.0, help="overlap of neighbouring windows in seconds")
+    lf.add_argument("--window", type=float, default=None,
+                    help="window length in seconds (default: 10 for the LLM methods, 30 for the others)")
+    lf.add_argument("--overlap", type=float, default=None,
+                    help="overlap of neighbouring windows in seconds (default: 2 for the LLM methods, 5 for the others)")
     lf.add_argument("--max-duration", type=float, default=100.0, help="seconds of audio (windows) per batch")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="logging verbosity")

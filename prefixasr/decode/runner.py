@@ -74,6 +74,13 @@ def default_method(model) -> str:
     return "rnnt_greedy" if model.transducer is not None else "ctc_greedy"
 
 
+def default_window(method: str) -> Tuple[float, float]:
+    """(window, overlap) in seconds for decoding a long recording: the LLM reads windows about as long as its
+    training utterances (in 30 s windows its prefix is several times longer and it loops; docs/convergence.md,
+    part 4), the RNN-T and CTC read long windows best."""
+    return (10.0, 2.0) if method.startswith("llm") else (30.0, 5.0)
+
+
 def available_greedy_methods(model) -> List[str]:
     """Every greedy search this system supports (the trainer's validation CER reports each)."""
     out = ["llm_greedy"] if model.has_llm else []

@@ -17,7 +17,7 @@ import torch
 from prefixasr.common import PathLike
 from prefixasr.decode.decoder import Decoder
 from prefixasr.decode.longform import make_windows
-from prefixasr.decode.runner import DecodeOptions
+from prefixasr.decode.runner import DecodeOptions, default_window
 from prefixasr.inference import archive as ar
 from prefixasr.inference.audio import SAMPLE_RATE, AudioError, AudioInput, load_audio
 from prefixasr.inference.result import Transcription, clean_words, make_segments
@@ -56,24 +56,30 @@ class Transcriber:
         r.text, r.language, r.language_prob, r.segments[0].start
     """
 
-    def __init__(self, loaded: "LoadedModel", options: DecodeOptions, device: str, window: float = 30.0,
-                 overlap: float = 5.0, max_duration: float = 100.0):
+    def __init__(self, loaded: "LoadedModel", options: DecodeOptions, device: str, window: Optional[float] = None,
+                 overlap: Optional[float] = None, max_duration: float = 100.0):
         from lhotse import Fbank, FbankConfig
 
         self.model, self.lang_map = loaded.model, loaded.lang_map
-        self.window, self.overlap, self.max_duration = window, overlap, max_duration
         self._decoder = Decoder(loaded, options, "oracle", device)  # checks the method against the model
+        default = default_window(self._decoder.opts.method)  # window/overlap None: the method's own
+        self.window = default[0] if window is None else window
+        self.overlap = default[1] if overlap is None else overlap
+        self.max_duration = max_duration
+        make_windows(1.0, self.window, self.overlap)  # validates them
         self._fbank = Fbank(FbankConfig(num_mel_bins=self.model.cfg["input_dim"]))
 
     @classmethod
     def from_pretrained(cls, path: PathLike, device: Optional[str] = None, method: Optional[str] = None,
                         options: Optional[DecodeOptions] = None, epoch: Optional[int] = None, avg: int = 1,
-                        window: float = 30.0, overlap: float = 5.0, max_duration: float = 100.0) -> "Transcriber":
+                        window: Optional[float] = None, overlap: Optional[float] = None,
+                        max_duration: float = 100.0) -> "Transcriber":
         """Load a model archive (.tar.gz from prefixasr.bin.pack), a packed directory, or an experiment
         directory (then `epoch`/`avg` pick and average checkpoints). `options` overrides `method`; no method:
         the model's own (its LLM, else its RNN-T, else its character CTC)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        make_windows(1.0, window, overlap)  # validates window/overlap before the model is read
+        if window is not None and overlap is not None:
+            make_windows(1.0, window, overlap)  # validates window/overlap before the model is read
         return cls(load_any(path, device, epoch, avg), options or DecodeOptions(method=method), device, window,
                    overlap, max_duration)
 
