@@ -89,21 +89,35 @@ def test_nonfinite_batch_is_skipped_and_counted(tmp_path, corpus, monkeypatch):
 
 
 def test_frozen_llm_stays_bit_identical(tmp_path, corpus):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     cfg = system_config(corpus, num_epochs=1)
-    cfg["model"]["llm"]["freeze"] = True
+    torch.manual_seed(0)  # a "pre-trained" LM on disk: freezing is for LMs that know something
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=24, bos_token_id=2, eos_token_id=3, pad_token_id=0,
+                                      **cfg["model"]["llm"]["arch"]))
+    lm.save_pretrained(tmp_path / "lm")
+    cfg["model"]["llm"] = {"type": "pretrained", "path": str(tmp_path / "lm"), "freeze": True}
     exp = tmp_path / "frozen"
     assert _run(tmp_path, cfg, exp) == 0
-    # epoch-1 vs a model built with the same seed: the LLM part must not have moved at all
+    trained = load_checkpoint(exp / "epoch-1.pt")["model"]
+    llm = {k[len("llm."):]: v for k, v in trained.items() if k.startswith("llm.")}
+    assert llm and all(torch.equal(v, llm[k]) for k, v in lm.state_dict().items())  # not moved at all
     from prefixasr.model import build_model
     from prefixasr.train.config import load_config
 
     saved = load_config(exp / "config.yaml")
     torch.manual_seed(saved["train"]["seed"])
-    fresh = build_model(saved, 24, 3).state_dict()
-    trained = load_checkpoint(exp / "epoch-1.pt")["model"]
-    llm_keys = [k for k in trained if k.startswith("llm.")]
-    assert llm_keys and all(torch.equal(trained[k], fresh[k]) for k in llm_keys)
-    assert not torch.equal(trained["projector.mlp.0.weight"], fresh["projector.mlp.0.weight"])
+    fresh = build_model(saved, 24, 3).state_dict()  # the same seed: where training started
+    assert not torch.equal(trained["projector.mlp.0.weight"], fresh["projector.mlp.0.weight"])  # it did train
+
+
+def test_freezing_a_from_scratch_llm_is_refused(corpus):
+    from prefixasr.model.config import model_config
+
+    cfg = system_config(corpus)
+    cfg["model"]["llm"]["freeze"] = True
+    with pytest.raises(ValueError, match="would freeze random weights"):
+        model_config(cfg)
 
 
 def test_pessimistic_batch_failure_tells_user_to_lower_max_duration(tmp_path, corpus, monkeypatch):

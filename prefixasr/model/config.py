@@ -118,6 +118,9 @@ def model_config(config: Dict[str, Any]) -> Dict[str, Any]:
     w = cfg["loss"]
     if cfg["llm"]["type"] == "none" and max(w["rnnt_weight"], w["ctc_weight"], w["encoder_ctc_weight"]) <= 0:
         raise ValueError("model.llm.type=none needs model.loss.rnnt_weight, ctc_weight or encoder_ctc_weight > 0")
+    if cfg["llm"]["type"] == "scratch" and cfg["llm"]["freeze"]:
+        raise ValueError("model.llm.freeze: true with model.llm.type: scratch would freeze random weights; load a "
+                         "pre-trained LM (type: pretrained, path: <the LM stage's hf dir>) or set freeze: false")
     if cfg["encoder"]["type"] not in ("conformer", "hf"):
         raise ValueError(f"model.encoder.type must be conformer or hf; got {cfg['encoder']['type']!r}")
     if cfg["encoder"]["type"] == "hf" and not cfg["encoder"]["path"]:
