@@ -93,22 +93,23 @@ class SpeechPrefixLM(nn.Module):
         projector.compress=ctc one vector per run of the encoder CTC's best non-blank label (`ctc_compress`;
         prefix frames are encoder frames, stack 1)."""
         x = self.projector.to_llm_scale(prefix)
-        bridge = self.cfg["projector"]["token_bridge"]
-        if bridge != "none":
-            x = x + self.soft_transcript(*((prefix, self.transducer.simple_am_proj, self.transducer.blank_id)
-                                           if bridge == "rnnt" else
-                                           (enc, self.encoder_ctc.proj, self.encoder_ctc.blank_id))).to(x.dtype)
-        if self.cfg["projector"]["compress"] != "ctc":
+        bridge, compress = self.cfg["projector"]["token_bridge"], self.cfg["projector"]["compress"]
+        # the encoder CTC's logits, once, for the bridge and for the compression's labels
+        ctc_logits = self.encoder_ctc.proj(enc) if "ctc" in (bridge, compress) else None
+        if bridge == "rnnt":
+            x = x + self.soft_transcript(self.transducer.simple_am_proj(prefix), self.transducer.blank_id).to(x.dtype)
+        elif bridge == "ctc":
+            x = x + self.soft_transcript(ctc_logits, self.encoder_ctc.blank_id).to(x.dtype)
+        if compress != "ctc":
             return x, prefix_lens
-        labels = self.encoder_ctc.proj(enc.detach()).argmax(-1)
-        return ctc_compress(x, prefix_lens, labels, self.encoder_ctc.blank_id)
+        return ctc_compress(x, prefix_lens, ctc_logits.detach().argmax(-1), self.encoder_ctc.blank_id)
 
-    def soft_transcript(self, frames: torch.Tensor, head: nn.Module, blank_id: int) -> torch.Tensor:
+    def soft_transcript(self, logits: torch.Tensor, blank_id: int) -> torch.Tensor:
         """The expectation of the LLM's token embeddings under a head's per-frame token posterior (blank adds
         nothing): the transcript the head reads, in the LLM's own input space (projector.token_bridge)."""
         table = self.llm.get_input_embeddings().weight  # (V, D)
-        probs = head(frames).float().softmax(-1)[..., : table.size(0)]
-        keep = torch.ones(table.size(0), device=frames.device, dtype=probs.dtype)
+        probs = logits.float().softmax(-1)[..., : table.size(0)]
+        keep = torch.ones(table.size(0), device=logits.device, dtype=probs.dtype)
         if blank_id < table.size(0):
             keep[blank_id] = 0.0
         return (probs * keep) @ table.float()
