@@ -13,7 +13,7 @@ install:
 	$(MAKE) -C tools
 
 test: install
-	$(PY) -m pytest test/ $(PYTEST_ARGS)
+	PREFIXASR_REQUIRE_TOOLS=1 $(PY) -m pytest test/ $(PYTEST_ARGS)
 
 demo: install
 	cd egs/indic && ./run.sh

@@ -58,12 +58,23 @@ def average_state_dicts(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, 
     return out
 
 
+def averaged_path(files: Sequence[Path]) -> Path:
+    """Where the average of epoch files is kept: <exp-dir>/avg-<first>-<last>.pt (the recipe's stage 8)."""
+    first, last = (int(_EPOCH_RE.match(p.name).group(1)) for p in (files[0], files[-1]))
+    return files[0].parent / f"avg-{first}-{last}.pt"
+
+
 def read_state_dict(path: PathLike, avg: int = 1, epoch: int | None = None) -> Dict[str, torch.Tensor]:
-    """The model weights of an experiment dir (the `avg` epochs ending at `epoch`, newest when None, averaged)
-    or of one checkpoint file."""
+    """The model weights of an experiment dir (the `avg` epochs ending at `epoch`, newest when None, averaged;
+    the averaged file stage 8 wrote when it is newer than those epochs) or of one checkpoint file."""
     path = Path(path)
     if path.is_dir():
         files = find_checkpoints(path, epoch=epoch, avg=avg)
+        if len(files) > 1:
+            kept = averaged_path(files)
+            if kept.is_file() and kept.stat().st_mtime >= max(p.stat().st_mtime for p in files):
+                logging.info("loading %s (the average of %s) from %s", kept.name, ", ".join(p.name for p in files), path)
+                return torch.load(kept, map_location="cpu", weights_only=False)["model"]
         logging.info("loading %s from %s", ", ".join(p.name for p in files), path)
         states = [torch.load(p, map_location="cpu", weights_only=False)["model"] for p in files]
         return average_state_dicts(states) if len(states) > 1 else states[0]

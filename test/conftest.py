@@ -1,6 +1,8 @@
 """Test-session settings: archives unpack into a throw-away cache, never the user's ~/.cache."""
 import pytest
 
+pytest_plugins = ["tools_required"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _model_cache(tmp_path_factory):

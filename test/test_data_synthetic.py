@@ -9,7 +9,6 @@ from lhotse import RecordingSet, SupervisionSet
 from prefixasr.data.harvest import clean_sentences, parse_mo, read_text_dir
 from prefixasr.data.longform import mix_at_snr
 from prefixasr.data.synthetic import SPLITS, build_corpus, make_config, plan_recordings, split_sentences
-from prefixasr.data.tts import have_espeak
 
 FIXTURE = Path(__file__).parent / "fixtures" / "data" / "sentences.tsv"
 LANGS = ["hi", "ta"]
@@ -81,7 +80,7 @@ def test_harvest_helpers():
     assert clean_sentences("बहुत छोटा", "hi") == []  # under 4 words
 
 
-@pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed (apt-get install espeak-ng)")
+@pytest.mark.needs_tool("espeak-ng")
 def test_micro_corpus(tmp_path):
     sents, en = read_text_dir(_text_dir(tmp_path), LANGS)
     out = tmp_path / "data"

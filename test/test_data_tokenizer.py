@@ -41,7 +41,7 @@ def test_missing_tokenizer_is_a_clear_error(tmp_path):
 
 
 def test_hf_tokenizer_dir(tmp_path):
-    tokenizers = pytest.importorskip("tokenizers")
+    import tokenizers  # installed with transformers
     from transformers import PreTrainedTokenizerFast
 
     words = sorted({w for t in _texts() for w in t.split()})

@@ -127,3 +127,27 @@ def test_rnnt_beam4(setup):
         assert len(set(frames)) == len(frames)  # at most one symbol per frame
     for i in range(4):
         assert rnnt_beam(tr, prefix[i : i + 1, : plens[i]], plens[i : i + 1], beam=4) == [hyps[i]]
+
+
+def _sequence_logprob(model, embeds, mask, tokens, ended):
+    """log p(tokens [+ EOS] | prefix) by one teacher-forced pass: how the searches rank hypotheses."""
+    ids = torch.tensor(tokens + ([model.eos_id] if ended else []))
+    with torch.inference_mode():
+        x = torch.cat([embeds, model.embed_tokens(ids[:-1])[None]], 1)
+        m = torch.cat([mask, torch.ones(1, len(ids) - 1, dtype=mask.dtype)], 1)
+        logits = model.llm(inputs_embeds=x, attention_mask=m, position_ids=m.long().cumsum(-1) - 1).logits
+    logp = logits[0, -len(ids):].log_softmax(-1)
+    return float(logp[torch.arange(len(ids)), ids].sum())
+
+
+def test_beam_finds_hypotheses_at_least_as_likely_as_greedy(setup):
+    model, prefix, plens, lang, embeds, mask = setup
+    limit, gains = 12, []  # (longer, a beam of 4 can prune the greedy path: search is not exact)
+    for i in range(4):
+        e, m = _single(model, prefix, plens, lang, i)
+        greedy = llm_greedy(model, e, m, [limit])[0]
+        beam = llm_beam(model, e, m, [limit], LlmSearchConfig(beam=4, length_penalty=0.0))[0]
+        scores = [_sequence_logprob(model, e, m, h, ended=len(h) < limit) for h in (greedy, beam)]
+        assert scores[1] >= scores[0] - 1e-4, (i, greedy, beam, scores)
+        gains.append(scores[1] - scores[0])
+    assert max(gains) > 0.01, "on this model the beam must find something better than greedy somewhere"

@@ -17,7 +17,7 @@ FIXTURE = ROOT / "test" / "fixtures" / "data" / "sentences.tsv"
 LANGS = ["hi", "ta"]
 LAST_STAGE = 11
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+pytestmark = pytest.mark.needs_tool("espeak-ng")
 
 
 def _text_dir(root: Path) -> Path:
@@ -58,6 +58,13 @@ def _run(work: Path, *extra: str) -> str:
     return out.stdout + out.stderr
 
 
+def decode_dir(exp: Path, pattern: str) -> Path:
+    """The one decode dir whose name (set, method, then the settings: avg, decode args, window) matches."""
+    found = sorted(exp.glob(pattern))
+    assert len(found) == 1, f"{pattern}: {found}"
+    return found[0]
+
+
 @pytest.fixture(scope="module")
 def micro_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("indic_micro")
@@ -74,10 +81,11 @@ def test_every_stage_ran_and_wrote_its_outputs(micro_run):
     for f in ("config.yaml", "epoch-1.pt", "model.tar.gz"):
         assert (exp / f).is_file(), f
     for method in ("llm_greedy", "rnnt_greedy"):
-        for d in (exp / f"decode_test_{method}", exp / f"decode_test_long_{method}"):
+        for d in (decode_dir(exp, f"decode_test_{method}_avg1_max-new-tokens8"),
+                  decode_dir(exp, f"decode_test_long_{method}_avg1_max-new-tokens8_win*")):
             assert (d / "text").is_file() and (d / "wer").is_file(), d
             assert (d / "run.sh").is_file(), "each decode dir gets a replay script"
-    assert (exp / "decode_test_unseen_llm_greedy" / "wer").is_file(), "the second test set is decoded too"
+    assert (decode_dir(exp, "decode_test_unseen_llm_greedy_*") / "wer").is_file(), "the second test set is decoded too"
     results = (work / "RESULTS.md").read_text(encoding="utf-8")
     assert "|system|hi|ta|avg|" in results, "a per-language table"
     assert "## test_unseen: CER" in results, "the second test set is scored beside the first"
@@ -100,11 +108,11 @@ def test_rerun_skips_every_stage(micro_run):
 
 def test_stage_option_resumes_from_that_stage(micro_run):
     work, _ = micro_run
-    decode_dir = work / "exp" / "train" / "decode_test_rnnt_greedy"
-    shutil.rmtree(decode_dir)
+    rnnt = decode_dir(work / "exp" / "train", "decode_test_rnnt_greedy_*")
+    shutil.rmtree(rnnt)
     log = _run(work, "--stage", "9", "--stop_stage", "10")
     assert "Stage 0:" not in log and "Stage 7:" not in log
-    assert (decode_dir / "wer").is_file()
+    assert (rnnt / "wer").is_file()
 
 
 def test_run_systems_compares_systems_against_both_baselines(micro_run):
@@ -117,6 +125,7 @@ def test_run_systems_compares_systems_against_both_baselines(micro_run):
         "--baselines", "ft_ce", "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp_sys"),
         "--results", str(work / "RESULTS_sys.md"),
         "--",
+        "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1 --unseen_utts 1",
         "--nbpe", "60", "--nj", "1", "--avg", "1",
         "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
         "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",

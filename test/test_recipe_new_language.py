@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import shutil
 import struct
 import subprocess
 import wave
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs" / "bengali"
 FIXTURE = ROOT / "test" / "fixtures" / "data" / "sentences.tsv"
 SETS = ("train", "dev", "test")
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+needs_espeak = pytest.mark.needs_tool("espeak-ng")
 
 
 def _env(**extra: str) -> dict:
@@ -75,7 +74,7 @@ def test_setup_recipe_shares_the_stage_script_and_run_sh_help_lists_options(tmp_
     assert h.returncode == 0, h.stderr
     assert "Stages: 0 data" in h.stdout
     for opt, default in [("stage", "0"), ("stop_stage", "10000"), ("data", "synthetic"), ("langs", "hi bn"),
-                         ("nbpe", "500"), ("asr_config", "conf/train.yaml"), ("lm_config", "conf/lm.yaml"),
+                         ("nbpe", "5000"), ("asr_config", "conf/train.yaml"), ("lm_config", "conf/lm.yaml"),
                          ("decode_methods", "llm_greedy")]:
         assert re.search(rf"^\s+--{opt}\s+\({re.escape(default)}\)\s+\S", h.stdout, re.M), f"--{opt} ({default})"
 

@@ -58,7 +58,7 @@ def test_chars_mark_spaces():
     assert chars(" ab  c ") == ["a", "b", "<space>", "c"]
 
 
-@pytest.mark.skipif(sclite.sclite_command() is None, reason="sclite absent (Debian package 'sctk')")
+@pytest.mark.needs_tool("sctk")
 @pytest.mark.parametrize("level", ["word", "char"])
 def test_parity_with_sclite(tmp_path, level):
     refs, hyps, langs = random_sets(7, 300)
@@ -78,6 +78,53 @@ def test_parity_with_sclite(tmp_path, level):
     s = score_all(refs, hyps, langs) if level == "word" else None
     if s is not None:
         assert (s.word.sub, s.word.dels, s.word.ins) == (total.sub, total.dels, total.ins)
+
+
+def tie_pairs(seed: int, n: int):
+    """Pairs where several alignments cost the same: shuffles, loops, drops, empty sides."""
+    rng = random.Random(seed)
+    vocab = VOCAB[: rng.randint(2, len(VOCAB))]
+    pairs = {}
+    for i in range(n):
+        ref = [rng.choice(vocab) for _ in range(rng.randint(0, 12))]
+        kind = i % 5
+        if kind == 0:  # the same words in another order
+            hyp = ref[:]
+            rng.shuffle(hyp)
+        elif kind == 1:  # a loop: the tail repeated
+            hyp = ref + ref[-rng.randint(1, 3):] * rng.randint(1, 4)
+        elif kind == 2:  # drops, then shuffled
+            hyp = [w for w in ref if rng.random() > 0.3]
+            rng.shuffle(hyp)
+        elif kind == 3:
+            hyp = [rng.choice(vocab) for _ in range(rng.randint(0, 12))]
+        else:  # one side empty
+            ref, hyp = (ref, []) if rng.random() < 0.5 else ([], ref)
+        pairs[f"s{seed}_{i:05d}"] = (ref, hyp)
+    return pairs
+
+
+@pytest.mark.needs_tool("sctk")
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_parity_with_sclite_on_ties(tmp_path, seed):
+    pairs = tie_pairs(seed, 2000)
+    write_trn(tmp_path / "ref.trn", [(u, "x", r) for u, (r, _) in pairs.items()])
+    write_trn(tmp_path / "hyp.trn", [(u, "x", h) for u, (_, h) in pairs.items()])
+    theirs = sclite.parse_pra(sclite.run_sclite(tmp_path / "ref.trn", tmp_path / "hyp.trn", "pra"))
+    assert len(theirs) == len(pairs)
+    differ = []
+    for u, (r, h) in pairs.items():
+        c = count_errors(align(r, h, "sclite"))
+        if (c.corr, c.sub, c.dels, c.ins) != theirs[trn_id(u, "x")]:
+            differ.append((" ".join(r), " ".join(h), (c.corr, c.sub, c.dels, c.ins), theirs[trn_id(u, "x")]))
+    assert not differ, f"{len(differ)} of {len(pairs)} differ from sclite, e.g. {differ[:3]}"
+
+
+def test_sclite_tie_order():
+    # ref "a b e c b e e" / hyp "e c e a b e": 3 sub + 1 del and 3 del + 2 ins both cost 15;
+    # sclite takes the insertion over an equally cheap deletion on the way back
+    c = count_errors(align("a b e c b e e".split(), "e c e a b e".split()))
+    assert (c.corr, c.sub, c.dels, c.ins) == (4, 0, 3, 2)
 
 
 def test_max_repeats_and_hallucination():

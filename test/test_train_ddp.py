@@ -1,6 +1,5 @@
 """Two gloo processes under torchrun on CPU: after a few DDP steps the replicas are identical."""
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -38,10 +37,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.needs_tool("torchrun")
 def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
-    if not torchrun.exists() and shutil.which("torchrun") is None:
-        pytest.skip("torchrun not found next to the Python interpreter")
     corpus = make_corpus(tmp_path / "corpus", n_utts=16)
     cfg = system_config(corpus, num_epochs=2, max_steps=3, scan_pessimistic_batches=False)
     cfg["data"]["loader"]["max_duration"] = 3.0

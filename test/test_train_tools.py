@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from prefixasr.bin import average_checkpoints, train_lm
-from prefixasr.checkpoints import average_state_dicts, find_checkpoints
+from prefixasr.checkpoints import average_state_dicts, find_checkpoints, read_state_dict
 from prefixasr.train.config import load_config, parse_overrides
 from test_train_fixtures import make_corpus
 
@@ -65,6 +65,21 @@ def test_average_checkpoints_tool(tmp_path):
     assert torch.equal(avg["w"], torch.full((2,), 2.5)) and int(avg["n"]) == 3
     out = average_state_dicts([{"w": torch.tensor([1.0])}, {"w": torch.tensor([4.0])}])
     assert float(out["w"]) == 2.5
+
+
+def test_reading_weights_uses_the_averaged_file_while_it_is_current(tmp_path):
+    import os
+
+    for e in (1, 2):
+        torch.save({"model": {"w": torch.tensor([float(e)])}}, tmp_path / f"epoch-{e}.pt")
+    assert average_checkpoints.main(["--exp-dir", str(tmp_path), "--avg", "2"]) == 0
+    # what stage 8 wrote is what decoding and packing load (marked here to tell it from an on-the-fly average)
+    torch.save({"model": {"w": torch.tensor([7.0])}}, tmp_path / "avg-1-2.pt")
+    assert float(read_state_dict(tmp_path, avg=2)["w"]) == 7.0
+    # an epoch rewritten after it (a resumed or redone run): the average is computed again
+    later = (tmp_path / "avg-1-2.pt").stat().st_mtime + 10
+    os.utime(tmp_path / "epoch-2.pt", (later, later))
+    assert float(read_state_dict(tmp_path, avg=2)["w"]) == 1.5
 
 
 def test_config_includes_and_overrides(tmp_path):

@@ -32,6 +32,8 @@ case "$2" in
     mkdir -p "${opt[x--output-dir]}"
     touch "${opt[x--output-dir]}/${opt[x--split]}_cuts.jsonl.gz"
     [[ " $* " == *" --long "* ]] && touch "${opt[x--output-dir]}/${opt[x--split]}_long_cuts.jsonl.gz" ;;
+  prefixasr.bin.train_tokenizer)
+    touch "${opt[x--output]}.model" "${opt[x--output]}.vocab" ;;
   prefixasr.bin.prepare_lang)
     mkdir -p "${opt[x--output-dir]}"
     echo x > "${opt[x--output-dir]}/lang2id.json"; echo x > "${opt[x--output-dir]}/lm_text.txt" ;;
@@ -104,7 +106,7 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     # per stage: 3 sets for manifests/cuts; features for 3 sets + the long test cuts; decode 2 forms x 2 jobs
     assert tools(calls) == (["import_kaldi"] * 3 + ["prepare_lang", "validate_manifests"] + ["make_cuts"] * 3
                             + ["compute_fbank"] * 4
-                            + ["train_tokenizer"] * 2 + ["train_lm", "train", "train", "average_checkpoints"]
+                            + ["train_tokenizer", "train_lm", "train", "train", "average_checkpoints"]
                             + ["decode"] * 4 + ["show_results", "pack"])
     jobs = sorted(c.split("--job-index ")[1].split()[0] for c in calls if "decode_test_long_llm_greedy" in c)
     assert jobs == ["0", "1"]  # JOB substituted by run.pl, then $((JOB-1)) expanded by the job's shell
@@ -113,7 +115,7 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     d = recipe.dir
     assert (d / "data/train/utt2lang").read_text().splitlines()[0] == "spk1-u0 hi"
     assert (d / "exp/train/log/train.log").is_file()  # the job's log, written by run.pl
-    assert (d / "exp/train/decode_test_long_llm_greedy/log/decode.2.log").is_file()
+    assert (d / "exp/train/decode_test_long_llm_greedy_avg2_win10-2/log/decode.2.log").is_file()
     replay = (d / "exp/train/run.sh").read_text()
     assert "--stage 7 --stop_stage 7" in replay and "--langs hi" in replay
     pretrain, train = [c for c in calls if c.split()[0] == "train"]
@@ -138,6 +140,58 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     r, calls = recipe(script="exp/train/run.sh")
     assert r.returncode == 0, r.stderr
     assert tools(calls) == ["train"]
+
+
+DOWNSTREAM_OF_TOKENIZER = (["train_tokenizer", "train_lm", "train", "train", "average_checkpoints"]
+                           + ["decode"] * 4 + ["pack"])
+
+
+def test_changed_options_redo_their_stage_and_every_stage_after(recipe) -> None:
+    r, _ = recipe()
+    assert r.returncode == 0, r.stderr
+    d = recipe.dir
+    # other decoding settings: a new decode dir, nothing else redone
+    r, calls = recipe("--decode_args", "--beam 8")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == ["decode"] * 4
+    assert all("--decode-dir exp/train/decode_test_" in c and "_avg2_beam8" in c for c in calls if c.startswith("decode"))
+    assert (d / "exp/train/decode_test_llm_greedy_avg2_beam8").is_dir()
+    assert (d / "exp/train/decode_test_llm_greedy_avg2").is_dir(), "the first settings' decodes stay"
+    # another tokenizer: stage 4 and everything after it, the old trainings kept aside
+    r, calls = recipe("--nbpe", "300")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == DOWNSTREAM_OF_TOKENIZER
+    assert "options or inputs changed" in r.stderr
+    assert (d / "exp/prev/train/decode_test_llm_greedy_avg2_beam8").is_dir(), "the old system is kept aside"
+    assert not (d / "exp/train/decode_test_llm_greedy_avg2_beam8").exists()
+    # an edited training config: stage 7 onwards
+    with open(d / "conf/train.yaml", "a", encoding="utf-8") as f:
+        f.write("# edited\n")
+    r, calls = recipe("--nbpe", "300")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == ["train", "average_checkpoints"] + ["decode"] * 4 + ["pack"]
+    # another option of stage 0: everything
+    r, calls = recipe("--nbpe", "300", "--local_data_opts", "--seed 7")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls)[:3] == ["import_kaldi"] * 3 and tools(calls)[-len(DOWNSTREAM_OF_TOKENIZER):] == DOWNSTREAM_OF_TOKENIZER
+
+
+def test_template_defaults_prepare_the_synthetic_corpus_with_the_recipe_python(recipe) -> None:
+    # --data is the template's default (synthetic); --python and --nj reach stage 0
+    r, calls = recipe("--data", "synthetic", "--nj", "3", "--stop_stage", "0")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == ["prepare_synthetic"]
+    assert "--languages hi" in calls[0] and "--num-jobs 3" in calls[0]
+
+
+def test_a_recipe_made_from_the_template_has_configs_that_load(recipe) -> None:
+    from prefixasr.train.config import load_config, read_yaml
+    from prefixasr.train.lm import lm_config
+
+    conf = recipe.dir / "conf"  # scaffolded outside the repository: the includes were rewritten
+    for name in ("pretrain", "train"):
+        assert load_config(conf / f"{name}.yaml")["model"]["encoder"]
+    assert lm_config(read_yaml(conf / "lm.yaml"))["train"]["reading_fraction"] > 0
 
 
 def test_bad_data_stops_at_validation(recipe) -> None:

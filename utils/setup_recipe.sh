@@ -42,18 +42,37 @@ for f in run.sh cmd.sh path.sh db.sh; do
   [ -e "${dest}/${f}" ] || sed "s/RECIPE_NAME/${name}/g" "${template}/${f}" > "${dest}/${f}"
 done
 chmod +x "${dest}/run.sh"
+# copy_config <file.yaml> <dir>: copied unless there already; its `include:` paths (relative to the file)
+# rewritten to point at the same files from the copy's place.
+copy_config() {
+  local src=$1 out=$2/$(basename "$1") line inc list=()
+  [ -e "${out}" ] && return 0
+  line=$(grep -m 1 '^include: *\[' "${src}") || { cp "${src}" "${out}"; return 0; }
+  line=${line#*[}
+  IFS=',' read -r -a incs <<< "${line%]*}"
+  for inc in "${incs[@]}"; do
+    inc=$(echo "${inc}")  # trims the blanks
+    [[ "${inc}" == /* ]] || inc=$(realpath -m --relative-to="$2" "$(dirname "$(readlink -f "${src}")")/${inc}")
+    list+=("${inc}")
+  done
+  line=$(printf '%s, ' "${list[@]}")
+  sed "s|^include: *\[.*\]|include: [${line%, }]|" "${src}" > "${out}"
+}
 mkdir -p "${dest}/conf" "${dest}/local"
-cp -rn "${template}/conf/." "${dest}/conf/"
-cp -rn "${template}/local/." "${dest}/local/"
+# --conf_from's configs first: the template's fill in only what they lack
 if [ -n "${conf_from}" ]; then
-  find "${conf_from}/conf" -maxdepth 1 -name '*.yaml' -exec cp -n {} "${dest}/conf/" \;
+  for f in "${conf_from}"/conf/*.yaml; do copy_config "${f}" "${dest}/conf"; done
 fi
+for f in "${template}"/conf/*; do
+  if [[ "${f}" == *.yaml ]]; then copy_config "${f}" "${dest}/conf"; else cp -rn "${f}" "${dest}/conf/"; fi
+done
+cp -rn "${template}/local/." "${dest}/local/"
 
 log "created recipe ${dest} (stages shared through asr.sh -> $(readlink "${dest}/asr.sh"))"
 cat <<MSG
 Next steps:
   1. cd ${dest}; set the languages and sets in run.sh
   2. make local/data.sh prepare your data (see local/README.md), corpus paths in db.sh
-  3. put the system configs in conf/ (train.yaml, lm.yaml)
+  3. adjust the system configs in conf/ (train.yaml, pretrain.yaml, lm.yaml)
   4. ./run.sh --stage 0 --stop_stage 1   # data + validation first, then the rest
 MSG

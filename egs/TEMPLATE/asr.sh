@@ -2,7 +2,9 @@
 # The shared stage script of every prefixasr recipe (ESPnet style): egs/<recipe>/run.sh only sets
 # the recipe's options and calls ./asr.sh, a symlink to this file, so a fix here reaches every recipe.
 # Each stage skips work already done (a .done sentinel written after success), so rerunning is
-# cheap and `--stage N` resumes; each long stage writes <its dir>/run.sh that replays it.
+# cheap and `--stage N` resumes; a sentinel holds the signature of the options and inputs its work was
+# made from, so a changed option or a redone earlier stage redoes the work (and everything after it).
+# Each long stage writes <its dir>/run.sh that replays it.
 set -euo pipefail
 
 # ---- general
@@ -72,12 +74,35 @@ pretrain_exp=${exp_dir}/${pretrain_tag}
 llm_path=${lm_exp}/hf  # the pre-trained LM in Hugging Face format
 [ -n "${pretrained_lm}" ] && llm_path=${pretrained_lm}
 
-# done <sentinel>: true when that piece of work finished before (then say so).
+# A sentinel's first line is the signature of what its work was made from: the options, the config files'
+# contents and the sentinels of the stages it reads (whose second line, the time they were written, makes
+# any redone stage invalidate the stages after it).
+signature() { printf '%s\n' "$@" | md5sum | cut -c1-16; }
+stamp() { if [ -f "$1" ]; then md5sum < "$1" | cut -c1-16; else echo "absent:$1"; fi; }  # a file's content
+# is_done <sentinel> <signature>: true when that work finished before from the same inputs (then say so).
 is_done() {
   [ -f "$1" ] || return 1
+  if [ "$(head -n 1 "$1")" != "$2" ]; then
+    log "${1%/*}: options or inputs changed since $(basename "$1") was written; redoing it"
+    return 1
+  fi
   log "${1%/*} is done already ($(basename "$1")); skipping"
 }
-mark_done() { mkdir -p "$(dirname "$1")"; date > "$1"; }
+mark_done() { mkdir -p "$(dirname "$1")"; printf '%s\n%s\n' "$2" "$(date '+%F %T.%N')" > "$1"; }
+# fresh_exp <exp> <signature>: a training dir keeps its checkpoints (an interrupted run resumes) only while
+# its inputs are the same; trained from other inputs, it moves to ${exp_dir}/prev/ (replacing an older one),
+# out of the way of the results table.
+fresh_exp() {
+  if [ -f "$1/.inputs" ] && [ "$(cat "$1/.inputs")" != "$2" ]; then
+    local old=${exp_dir}/prev/$(basename "$1")
+    log "$1 was trained from other options or inputs; moving it to ${old} and training anew"
+    rm -rf "${old}"
+    mkdir -p "${exp_dir}/prev"
+    mv "$1" "${old}"
+  fi
+  mkdir -p "$1"
+  echo "$2" > "$1/.inputs"
+}
 # write_replay <dir> <stage>: <dir>/run.sh reruns just that stage with this run's options.
 # Written to a temp file and renamed: the replay itself may be the script bash is reading now.
 write_replay() {
@@ -89,16 +114,21 @@ write_replay() {
 }
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
-  if ! is_done "${data_dir}/.data.done"; then
+  sig0=$(signature "${data}" "${langs}" "${local_data_opts}")
+  if ! is_done "${data_dir}/.data.done" "${sig0}"; then
     log "Stage 0: prepare ${data} data for languages: ${langs}"
+    # what stage 1 derives unless this stage writes it: made anew from the new data
+    rm -f "${lang_dir}/lang2id.json" "${lang_dir}/lm_text.txt"
     # shellcheck disable=SC2086  # *_opts are word lists on purpose
-    local/data.sh --data "${data}" --langs "${langs}" --data_dir "${data_dir}" ${local_data_opts}
-    mark_done "${data_dir}/.data.done"
+    local/data.sh --data "${data}" --langs "${langs}" --data_dir "${data_dir}" --python "${python}" --nj "${nj}" \
+      ${local_data_opts}
+    mark_done "${data_dir}/.data.done" "${sig0}"
   fi
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  if ! is_done "${data_dir}/manifests/.valid.done"; then
+  sig1=$(signature "$(stamp "${data_dir}/.data.done")" "${train_set}" "${valid_set}" "${test_sets}")
+  if ! is_done "${data_dir}/manifests/.valid.done" "${sig1}"; then
     log "Stage 1: manifests and validation"
     for dset in ${train_set} ${valid_set} ${test_sets}; do
       # local/data.sh writes either a Kaldi data dir data/<set> or lhotse manifests directly.
@@ -121,27 +151,28 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     ${python} -m prefixasr.bin.validate_manifests --manifest-dir "${data_dir}/manifests" \
       --splits ${train_set} ${valid_set} ${test_sets} --lang-map "${lang_dir}/lang2id.json" \
       --output-dir "${data_dir}/manifests_valid"
-    mark_done "${data_dir}/manifests/.valid.done"
+    mark_done "${data_dir}/manifests/.valid.done" "${sig1}"
   fi
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   log "Stage 2: segmentation (supervision cuts; whole recordings kept for long-form test)"
   for dset in ${train_set} ${valid_set} ${test_sets}; do
-    is_done "${data_dir}/cuts/.${dset}.done" && continue
     # only the sets a model trains or validates on are filtered by duration (as ESPnet's asr.sh): a test
     # segment of any length is decoded and scored
     long_opt="" duration_opts=(--min-duration "${min_seg_duration}" --max-duration "${max_seg_duration}")
     for t in ${test_sets}; do
       if [ "${t}" = "${dset}" ]; then
         duration_opts=(--min-duration 0 --max-duration inf)
-        [ "${long_form}" = true ] && long_opt=--long
+        long_opt=--long  # whole recordings too, whatever --long_form (a decoding choice) says
       fi
     done
+    sig2=$(signature "$(stamp "${data_dir}/manifests/.valid.done")" "${duration_opts[@]}" "${long_opt}")
+    is_done "${data_dir}/cuts/.${dset}.done" "${sig2}" && continue
     # shellcheck disable=SC2086
     ${python} -m prefixasr.bin.make_cuts --manifest-dir "${data_dir}/manifests_valid" --split "${dset}" \
       --output-dir "${data_dir}/cuts" "${duration_opts[@]}" ${long_opt}
-    mark_done "${data_dir}/cuts/.${dset}.done"
+    mark_done "${data_dir}/cuts/.${dset}.done" "${sig2}"
   done
 fi
 
@@ -149,19 +180,21 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: 80-dim fbank features"
   for cuts in "${data_dir}"/cuts/*_cuts.jsonl.gz; do
     name=$(basename "${cuts}" .jsonl.gz)
-    is_done "${data_dir}/fbank/.${name}.done" && continue
     perturb_opt=""
     [ "${name}" = "${train_set}_cuts" ] && [ "${speed_perturb}" = true ] && perturb_opt=--speed-perturb
+    sig3=$(signature "$(stamp "${cuts}")" "${perturb_opt}")
+    is_done "${data_dir}/fbank/.${name}.done" "${sig3}" && continue
     # shellcheck disable=SC2086
     ${train_cmd} --num_threads "${nj}" "${data_dir}/fbank/log/${name}.log" \
       ${python} -m prefixasr.bin.compute_fbank --cuts "${cuts}" \
       --output-cuts "${data_dir}/fbank/${name}.jsonl.gz" --num-jobs "${nj}" ${perturb_opt}
-    mark_done "${data_dir}/fbank/.${name}.done"
+    mark_done "${data_dir}/fbank/.${name}.done" "${sig3}"
   done
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
-  if ! is_done "${lang_dir}/.tokenizer.done"; then
+  sig4=$(signature "$(stamp "${data_dir}/manifests/.valid.done")" "${nbpe}" "${bpe_type}")
+  if ! is_done "${lang_dir}/.tokenizer.done" "${sig4}"; then
     log "Stage 4: tokenizers: ${lang_dir}/spm.model (${nbpe} pieces, shared by all languages), ${lang_dir}/chars.model"
     ${python} -m prefixasr.bin.train_tokenizer --text "${lang_dir}/lm_text.txt" \
       --manifest-dir "${data_dir}/manifests_valid" --splits "${train_set}" \
@@ -175,15 +208,24 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
       ${python} -m prefixasr.bin.train_tokenizer --manifest-dir "${data_dir}/manifests_valid" \
         --splits "${train_set}" --model-type char --vocab-size 5000 --output "${lang_dir}/chars"
     fi
-    mark_done "${lang_dir}/.tokenizer.done"
+    mark_done "${lang_dir}/.tokenizer.done" "${sig4}"
   fi
 fi
 
+# What the training stages read: the tokenizers and the features they train and validate on.
+train_inputs() {
+  stamp "${lang_dir}/.tokenizer.done"
+  stamp "${data_dir}/fbank/.${train_set}_cuts.done"
+  stamp "${data_dir}/fbank/.${valid_set}_cuts.done"
+}
+
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+  sig5=$(signature "$(stamp "${lang_dir}/.tokenizer.done")" "$(stamp "${lm_config}")" "${lm_args}")
   if [ -n "${pretrained_lm}" ]; then
     log "Stage 5: using the pretrained LM ${pretrained_lm}; nothing to pre-train"
-  elif ! is_done "${lm_exp}/.done"; then
+  elif ! is_done "${lm_exp}/.done" "${sig5}"; then
     log "Stage 5: pre-train the LM (${lm_config}) -> ${lm_exp} (log: ${lm_exp}/train_lm.log)"
+    fresh_exp "${lm_exp}" "${sig5}"
     write_replay "${lm_exp}" 5
     resume_opt=""
     [ -f "${lm_exp}/checkpoint.pt" ] && resume_opt=--resume  # an interrupted run continues where it stopped
@@ -191,7 +233,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     ${train_cmd} "${lm_exp}/log/train_lm.log" ${python} -m prefixasr.bin.train_lm --config "${lm_config}" \
       --exp-dir "${lm_exp}" ${resume_opt} data.text="${lang_dir}/lm_text.txt" data.tokenizer="${lang_dir}/spm.model" \
       ${lm_args}
-    mark_done "${lm_exp}/.done"
+    mark_done "${lm_exp}/.done" "${sig5}"
   fi
 fi
 
@@ -215,32 +257,41 @@ train() {
 }
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+  sig6=$(signature "$(train_inputs)" "$(stamp "${pretrain_config}")" "${pretrain_args}")
   if [ -z "${pretrain_config}" ]; then
     log "Stage 6: no --pretrain_config; the systems train their encoders from scratch"
-  elif ! is_done "${pretrain_exp}/.train.done"; then
+  elif ! is_done "${pretrain_exp}/.train.done" "${sig6}"; then
     log "Stage 6: pre-train the encoder (${pretrain_config}) -> ${pretrain_exp} (log: ${pretrain_exp}/train.log)"
+    fresh_exp "${pretrain_exp}" "${sig6}"
     # shellcheck disable=SC2086
     train 6 "${pretrain_config}" "${pretrain_exp}" ${pretrain_args}
-    mark_done "${pretrain_exp}/.train.done"
+    mark_done "${pretrain_exp}/.train.done" "${sig6}"
   fi
 fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
-  if ! is_done "${asr_exp}/.train.done"; then
+  lm_input=${pretrained_lm}
+  [ -n "${pretrained_lm}" ] || lm_input=$(stamp "${lm_exp}/.done")
+  pretrain_input=""
+  [ -n "${pretrain_config}" ] && pretrain_input="$(stamp "${pretrain_exp}/.train.done") ${pretrain_avg}"
+  sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(stamp "${asr_config}")" "${asr_args}")
+  if ! is_done "${asr_exp}/.train.done" "${sig7}"; then
     log "Stage 7: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
+    fresh_exp "${asr_exp}" "${sig7}"
     init_opts=()
     [ -n "${pretrain_config}" ] && init_opts=(model.init.path="${pretrain_exp}" model.init.avg="${pretrain_avg}")
     # shellcheck disable=SC2086
     train 7 "${asr_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" ${asr_args}
-    mark_done "${asr_exp}/.train.done"
+    mark_done "${asr_exp}/.train.done" "${sig7}"
   fi
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
-  if ! is_done "${asr_exp}/.avg${avg}.done"; then
-    log "Stage 8: average the last ${avg} epochs of ${asr_exp}"
+  sig8=$(signature "$(stamp "${asr_exp}/.train.done")" "${avg}")
+  if ! is_done "${asr_exp}/.avg${avg}.done" "${sig8}"; then
+    log "Stage 8: average the last ${avg} epochs of ${asr_exp} (decoding and packing load it)"
     ${python} -m prefixasr.bin.average_checkpoints --exp-dir "${asr_exp}" --avg "${avg}"
-    mark_done "${asr_exp}/.avg${avg}.done"
+    mark_done "${asr_exp}/.avg${avg}.done" "${sig8}"
   fi
 fi
 
@@ -254,18 +305,21 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     [ "${long_form}" = true ] && [ -f "${data_dir}/fbank/${dset}_long_cuts.jsonl.gz" ] && forms="segments long"
     for method in ${decode_methods}; do
       for form in ${forms}; do
-        dir=${asr_exp}/decode_${dset}_${method}
+        # the dir is named by the settings (ESPnet's inference_tag): other settings, another dir
+        tag=${method}_avg${avg}$(echo "${decode_args}" | sed -e 's/--/_/g' -e 's/[ =/]//g')
+        dir=${asr_exp}/decode_${dset}_${tag}
         cuts=${data_dir}/fbank/${dset}_cuts.jsonl.gz
         form_opts=""
         if [ "${form}" = long ]; then
-          dir=${asr_exp}/decode_${dset}_long_${method}
           cuts=${data_dir}/fbank/${dset}_long_cuts.jsonl.gz
           window=${long_window}
           [[ "${method}" == llm_* ]] && window=${long_window_llm}
           read -r win ovl <<< "${window}"
+          dir=${asr_exp}/decode_${dset}_long_${tag}_win${win}-${ovl}
           form_opts="--long-form --set-name ${dset}_long --window ${win} --overlap ${ovl}"
         fi
-        is_done "${dir}/.done" && continue
+        sig9=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${data_dir}/fbank/.$(basename "${cuts}" .jsonl.gz).done")")
+        is_done "${dir}/.done" "${sig9}" && continue
         write_replay "${dir}" 9
         # The job that finishes last merges the parts and scores them. '$((JOB-1))' is expanded in
         # each job's shell, after run.pl/slurm.pl has put the job number in place of JOB.
@@ -275,7 +329,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
           --exp-dir "${asr_exp}" --avg "${avg}" --cuts "${cuts}" --set-name "${dset}" \
           --decode-dir "${dir}" --method "${method}" ${form_opts} \
           --num-jobs "${nj}" --job-index '$((JOB-1))' ${decode_args}
-        mark_done "${dir}/.done"
+        mark_done "${dir}/.done" "${sig9}"
       done
     done
   done
@@ -300,11 +354,12 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
 fi
 
 if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
-  if ! is_done "${asr_exp}/.pack.done"; then
+  sig11=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${results}")")
+  if ! is_done "${asr_exp}/.pack.done" "${sig11}"; then
     log "Stage 11: pack ${asr_exp} (last ${avg} epochs averaged) into ${asr_exp}/model.tar.gz"
     ${python} -m prefixasr.bin.pack --exp-dir "${asr_exp}" --avg "${avg}" --results "${results}" \
       --out "${asr_exp}/model.tar.gz"
-    mark_done "${asr_exp}/.pack.done"
+    mark_done "${asr_exp}/.pack.done" "${sig11}"
   fi
   log "Transcribe your own audio: python -m prefixasr.bin.transcribe --model ${asr_exp}/model.tar.gz FILE..."
 fi

@@ -8,6 +8,8 @@ langs="hi bn"                 # languages of this recipe
 train_set=train
 valid_set=dev
 test_sets="test"
+bpe_type=char                 # characters are the LLM's and the encoder's units (conf/train.yaml's token bridge)
+nbpe=5000                     # with char, only an upper bound
 
 cd "$(dirname "$0")"
 ./asr.sh \
@@ -15,6 +17,8 @@ cd "$(dirname "$0")"
   --train_set "${train_set}" \
   --valid_set "${valid_set}" \
   --test_sets "${test_sets}" \
+  --bpe_type "${bpe_type}" \
+  --nbpe "${nbpe}" \
   --asr_config conf/train.yaml \
   --lm_config conf/lm.yaml \
   "$@"

@@ -17,6 +17,7 @@ data_dir=data                     # shared data (stages 0-4)
 exp_dir=exp_systems               # one sub-directory per system, plus the shared LM and pre-trained encoder
 long_form=false                   # also decode whole recordings (doubles decoding time)
 results=RESULTS_systems.md        # the comparison table (+ RESULTS_systems_*.png charts)
+python=python3                    # interpreter for the prefixasr tools (asr.sh's --python too)
 
 cd "$(dirname "$0")"
 . utils/log.sh
@@ -24,8 +25,9 @@ cd "$(dirname "$0")"
 [ "${1:-}" = "--" ] && shift
 . ./path.sh  # the venv's python
 
-common=(--langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --nbpe 1000
-        --local_data_opts "--preset mini" --lm_config conf/lm.yaml --long_form "${long_form}")
+# the data options of run.sh, so the two share data/ (a changed data option would redo the shared stages)
+common=(--python "${python}" --langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --bpe_type char
+        --nbpe 5000 --local_data_opts "--preset mini" --lm_config conf/lm.yaml --long_form "${long_form}")
 log "shared stages 0-6: data, tokenizers, LM, pre-trained encoder"
 ./asr.sh "${common[@]}" --stage 0 --stop_stage 6 "$@"
 
@@ -40,6 +42,6 @@ for sys in ${systems}; do
 done
 
 log "scoring and ${results}"
-python3 -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" \
+${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" \
   --baseline ${baselines}
 log "done: ${PWD}/${results}"

@@ -5,7 +5,8 @@ Usage:
     python -m prefixasr.bin.average_checkpoints --exp-dir exp/mini_frozen_langid_rnnt --epoch 30 --avg 5
 
 Writes <exp-dir>/avg-<first>-<last>.pt (or --out) holding {"model": state_dict, "averaged": [...]}.
-Decoding can also average on the fly with load_model(exp_dir, epoch, avg).
+Decoding and packing (load_model(exp_dir, epoch, avg)) load that file when it is newer than the epochs it
+averages, and average on the fly otherwise.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from prefixasr.checkpoints import find_checkpoints, read_state_dict
+from prefixasr.checkpoints import averaged_path, find_checkpoints, read_state_dict
 from prefixasr.common import atomic_save_torch, setup_logging
 
 
@@ -36,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging()
     paths = find_checkpoints(args.exp_dir, epoch=args.epoch, avg=args.avg)  # for the name; read_state_dict averages
-    first, last = (int(p.stem.split("-")[1]) for p in (paths[0], paths[-1]))
-    out = args.out or args.exp_dir / f"avg-{first}-{last}.pt"
+    out = args.out or averaged_path(paths)
     weights = read_state_dict(args.exp_dir, avg=args.avg, epoch=args.epoch)
     atomic_save_torch({"model": weights, "averaged": [p.name for p in paths]}, out)
     logging.info("averaged %d checkpoints into %s", len(paths), out)

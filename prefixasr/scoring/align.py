@@ -2,7 +2,8 @@
 
 Two aligners, chosen by name:
   - "sclite" (default): weighted Levenshtein with sclite's costs (ins 3, del 3, sub 4) and its
-    tie-breaking (diagonal, then deletion, then insertion). Its counts equal `sclite`'s exactly,
+    tie-breaking (the diagonal when no worse than both others; then the deletion only if
+    strictly cheaper than the insertion). Its counts equal `sclite`'s exactly,
     so our numbers can be checked against the reference scorer.
   - "kaldi": kaldialign's plain Levenshtein alignment, i.e. the numbers icefall prints.
 Empty references are allowed: every hypothesis word is then an insertion.
@@ -95,14 +96,15 @@ def _align_sclite(ref: Sequence[str], hyp: Sequence[str]) -> Alignment:
     for i in range(1, n + 1):
         diag = prev[:-1] + _SUB * (h != r[i - 1])
         dele = prev[1:] + _DEL
-        # diagonal wins ties with deletion, as in sclite
         tmp = np.empty(m + 1, dtype=np.int64)
         tmp[0] = prev[0] + _DEL
         tmp[1:] = np.minimum(diag, dele)
-        step = np.where(dele < diag, 1, 0).astype(np.int8)
         # insertions chain along the row: row[j] = min_k<=j tmp[k] + INS*(j-k), a running minimum
         row = np.minimum.accumulate(tmp - ramp) + ramp
-        back[i, 1:] = np.where(row[1:] < tmp[1:], 2, step)  # insertion only when strictly better
+        ins = row[:-1] + _INS
+        # sclite's order on ties (net_dp.c): the diagonal if no worse than both, else the deletion
+        # only if strictly better than the insertion
+        back[i, 1:] = np.where((diag <= dele) & (diag <= ins), 0, np.where(dele < ins, 1, 2))
         prev = row
     out: Alignment = []
     i, j = n, m
