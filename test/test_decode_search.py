@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from test_model_fixtures import NUM_LANGS, VOCAB, fake_batch, tiny_config
+from prefixasr.decode.ctc_prefix import CtcPrefixScorer
 from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
 from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
 from prefixasr.model import build_model
@@ -151,3 +152,27 @@ def test_beam_finds_hypotheses_at_least_as_likely_as_greedy(setup):
         assert scores[1] >= scores[0] - 1e-4, (i, greedy, beam, scores)
         gains.append(scores[1] - scores[0])
     assert max(gains) > 0.01, "on this model the beam must find something better than greedy somewhere"
+
+
+def _peaked_ctc(b, spelled, t=24, v=VOCAB, blank=0):
+    """CTC log-posteriors that read `spelled` with certainty (each label on two frames, blanks between)."""
+    logp = torch.full((b, t, v), -20.0)
+    logp[..., blank] = 0.0
+    for k, label in enumerate(spelled):
+        logp[:, 3 * k : 3 * k + 2, blank] = -20.0
+        logp[:, 3 * k : 3 * k + 2, label] = 0.0
+    return logp.log_softmax(-1)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_joint_ctc_decoding_writes_what_the_audio_holds(setup, beam):
+    model, prefix, plens, lang, embeds, mask = setup
+    spelled = [5, 9, 9, 12]  # the repeated label needs the blank the CTC put between its frames
+    limits = [20] * 4
+    alone = llm_beam(model, embeds, mask, limits, LlmSearchConfig(beam=beam))
+    assert all(h != spelled for h in alone), "the random LLM alone writes something else"
+    cfg = LlmSearchConfig(beam=beam, ctc_weight=0.9, ctc_candidates=VOCAB - 1)
+    ctc = CtcPrefixScorer(_peaked_ctc(4, spelled), torch.full((4,), 24), 0, model.eos_id, [model.bos_id])
+    assert llm_beam(model, embeds, mask, limits, cfg, ctc=ctc) == [spelled] * 4
+    with pytest.raises(ValueError, match="needs both"):
+        llm_beam(model, embeds, mask, limits, cfg)

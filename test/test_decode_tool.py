@@ -23,7 +23,7 @@ SENTENCES = ["यह एक छोटा वाक्य है", "মই ঘৰ
 LANGS = ["hi", "bn", "te", "hi", "bn"]
 
 
-def _exp_dir(root, with_rnnt=True):
+def _exp_dir(root, with_rnnt=True, encoder_ctc=False, decode=None):
     (root / "tokenizer").mkdir(parents=True)
     txt = root / "lm.txt"
     txt.write_text("\n".join(SENTENCES * 4) + "\n", encoding="utf-8")
@@ -35,7 +35,13 @@ def _exp_dir(root, with_rnnt=True):
     model_cfg.update(bos_id=tok.bos_id, eos_id=tok.eos_id, blank_id=0)
     if not with_rnnt:
         model_cfg["loss"]["rnnt_weight"] = 0.0
+    if encoder_ctc:  # over the LLM's own tokens, as with one character model (joint CTC decoding)
+        model_cfg["loss"]["encoder_ctc_weight"] = 0.3
+        model_cfg["encoder_ctc"] = {"vocab_size": encoder_ctc if encoder_ctc is not True else tok.vocab_size,
+                                    "blank_id": 0}
     cfg = {"model": model_cfg, "exp_files": {"tokenizer": "tokenizer/spm.model", "lang_map": "lang2id.json"}}
+    if decode:
+        cfg["decode"] = decode
     (root / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     torch.manual_seed(0)
     model = build_model(cfg, tok.vocab_size, 3)
@@ -214,3 +220,17 @@ def test_long_form_result_words_and_language_logits(env):
     assert rec["ctm"] == [[w.text, round(w.start, 2), round(max(w.end - w.start, 0.01), 2)] for w in res.words]
     given = dec.long_form(feats, "te", cut.id, 4.0, 1.0, 3.0, predict=False)
     assert given.language == "te" and given.lang_logits is None and given.language_prob is None
+
+
+def test_joint_ctc_decoding_defaults_to_the_system_config(tmp_path, env):
+    _, seg, _ = env
+    exp = _exp_dir(tmp_path / "exp", encoder_ctc=True, decode={"ctc_weight": 0.5})
+    assert _run(exp, seg, tmp_path / "joint", "--method", "llm_greedy") == 0
+    info = json.loads((tmp_path / "joint" / "decode_info.json").read_text())
+    assert info["options"]["ctc_weight"] == 0.5 and info["suffix"].endswith("ctc-0.5")
+    assert _run(exp, seg, tmp_path / "alone", "--method", "llm_greedy", "--ctc-weight", "0") == 0
+    joint, alone = ((tmp_path / d / "text").read_text(encoding="utf-8") for d in ("joint", "alone"))
+    assert joint != alone, "the CTC's prefix score changes what the random LLM writes"
+    # a CTC over other labels than the LLM's tokens cannot be joined
+    other = _exp_dir(tmp_path / "other", encoder_ctc=30)
+    assert _run(other, seg, tmp_path / "x", "--method", "llm_greedy", "--ctc-weight", "0.5") == 1

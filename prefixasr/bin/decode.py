@@ -7,6 +7,9 @@ Usage:
   # long-form: whole recordings, 30 s windows overlapping by 5 s, CTM output
   python -m prefixasr.bin.decode --exp-dir exp/frozen_rnnt --cuts data/fbank/test_long_cuts.jsonl.gz \\
       --method rnnt_greedy --long-form --window 30 --overlap 5
+  # joint CTC/LLM decoding (the encoder CTC's prefix score; a system's default is its config's decode.ctc_weight)
+  python -m prefixasr.bin.decode --exp-dir exp/train --cuts data/fbank/test_cuts.jsonl.gz --method llm_greedy \\
+      --ctc-weight 0.5
   # split jobs (e.g. run.pl/slurm.pl JOB=1:4 ... --job-index $((JOB-1)) --num-jobs 4): the last one merges
   python -m prefixasr.bin.decode --exp-dir exp/sys --cuts X --method llm_greedy --num-jobs 4 --job-index 0
 
@@ -94,6 +97,8 @@ def settings_suffix(args: argparse.Namespace, avg: int) -> str:
         parts.append(f"longform-{args.window:g}-{args.overlap:g}")
     if args.langid == "predicted":
         parts.append("langid-predicted")
+    if args.ctc_weight > 0 and args.method.startswith("llm"):
+        parts.append(f"ctc-{args.ctc_weight:g}")
     return "_".join(parts)
 
 
@@ -121,17 +126,18 @@ def run(args: argparse.Namespace) -> int:
     args.window = window if args.window is None else args.window
     args.overlap = overlap if args.overlap is None else args.overlap
     set_name = args.set_name or set_name_of(args.cuts)
+    loaded = load_model(args.exp_dir, epoch=args.epoch, avg=args.avg, device=args.device)
+    dec = Decoder(loaded, options_from_args(args), args.langid, args.device)
+    args.ctc_weight = dec.opts.llm.ctc_weight  # as given, or the system config's decode.ctc_weight
     decode_dir = args.decode_dir or args.exp_dir / (
         f"decode_{set_name}_{args.method}" + (f"_{args.suffix}" if args.suffix else ""))
     info = {"set": set_name, "method": args.method, "suffix": settings_suffix(args, args.avg),
             "exp_dir": str(args.exp_dir), "epoch": args.epoch, "avg": args.avg, "cuts": str(args.cuts),
             "langid": args.langid, "long_form": args.long_form,
             "options": {k: getattr(args, k) for k in ("beam", "max_new_tokens", "max_tokens_per_frame",
-                                                      "repetition_penalty", "length_penalty", "max_sym_per_frame",
-                                                      "window", "overlap")}}
+                                                      "repetition_penalty", "length_penalty", "ctc_weight",
+                                                      "ctc_candidates", "max_sym_per_frame", "window", "overlap")}}
     writer = DecodeDirWriter(decode_dir, args.job_index, args.num_jobs, settings=info)
-    loaded = load_model(args.exp_dir, epoch=args.epoch, avg=args.avg, device=args.device)
-    dec = Decoder(loaded, options_from_args(args), args.langid, args.device)
 
     cuts = CutSet.from_file(args.cuts).to_eager()
     ids = sorted(cuts.ids)

@@ -61,8 +61,11 @@ class Decoder:
         self.model, self.tok, self.lang_map = loaded.model, loaded.tokenizer, loaded.lang_map
         if opts.method is None:
             opts = dataclasses.replace(opts, method=default_method(self.model))
+        if opts.llm.ctc_weight is None:  # the system's own decoding default
+            weight = float(loaded.config.get("decode", {}).get("ctc_weight", 0.0))
+            opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ctc_weight=weight))
         self.opts, self.langid, self.device = opts, langid, device
-        check_method(self.model, opts.method)
+        check_method(self.model, opts.method, opts.llm.ctc_weight)
         self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
         if opts.method == "ctc_greedy":  # the encoder CTC writes characters, not the LLM's tokens
             if loaded.char_tokenizer is None:

@@ -4,15 +4,19 @@ The model side is only: `model.llm` (a Hugging Face causal LM taking inputs_embe
 and `model.eos_id`. Inputs come from `model.build_llm_prefix` (left-padded, so every row continues at the
 last column; position ids are attention_mask.cumsum - 1, as generate() computes them).
 Each row may emit at most `max_lens[i]` tokens (bounded by its prefix length: see `token_limits`),
-so an untrained or looping model cannot run away.
+so an untrained or looping model cannot run away. With `ctc_weight` > 0 the beam search is joint CTC/LLM
+decoding (ESPnet's hybrid decoding): each step scores the LLM's best `ctc_candidates` tokens and EOS by
+(1 - w) log p_LLM + w (CTC prefix score increment) (`ctc_prefix.py`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
+
+from prefixasr.decode.ctc_prefix import CtcPrefixScorer
 
 
 @dataclass
@@ -22,6 +26,9 @@ class LlmSearchConfig:
     repetition_penalty: float = 1.0  # CTRL-style; 1.0 = off
     beam: int = 4
     length_penalty: float = 1.0  # finished beams are ranked by logp / len**length_penalty
+    ctc_weight: Optional[float] = 0.0  # joint decoding with the encoder CTC's prefix score; 0 = the LLM alone;
+    # None: the system config's decode.ctc_weight (resolved by decode.decoder.Decoder)
+    ctc_candidates: int = 8  # LLM tokens per hypothesis that the CTC scores each step (plus EOS)
 
 
 def token_limits(prefix_lens: torch.Tensor, cfg: LlmSearchConfig) -> List[int]:
@@ -114,20 +121,36 @@ def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequen
     return hyps
 
 
+def _joint_candidates(logp: torch.Tensor, ctc: CtcPrefixScorer, cfg: LlmSearchConfig,
+                      eos_id: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(N, V) LLM log-probs -> (N, C) joint scores and their tokens: each row's best LLM tokens and EOS."""
+    pre = logp.clone()
+    pre[:, eos_id] = -math.inf  # always a candidate, once
+    top = pre.topk(min(cfg.ctc_candidates, pre.size(-1) - 1), dim=-1).indices
+    cands = torch.cat([top, torch.full_like(top[:, :1], eos_id)], 1)
+    w = cfg.ctc_weight
+    return (1 - w) * logp.gather(1, cands) + w * ctc.score(cands), cands
+
+
 @torch.inference_mode()
 def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
-             cfg: Optional[LlmSearchConfig] = None, positions: Optional[torch.Tensor] = None) -> List[List[int]]:
+             cfg: Optional[LlmSearchConfig] = None, positions: Optional[torch.Tensor] = None,
+             ctc: Optional[CtcPrefixScorer] = None) -> List[List[int]]:
     """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
     those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
     finished hypotheses, or at its token limit (live beams then count as finished). With beam 1 this is
-    exactly greedy search."""
+    exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight)."""
     cfg = cfg or LlmSearchConfig()
+    if (ctc is None) != (cfg.ctc_weight == 0):
+        raise ValueError("joint CTC decoding needs both a CTC prefix scorer and ctc_weight > 0")
     k, b = cfg.beam, embeds.size(0)
     device = embeds.device
     step = _Stepper(model, embeds, mask, use_cache=True, positions=positions)
     logits = step.first()  # (B, V)
     rows = torch.arange(b, device=device).repeat_interleave(k)
     step.reorder(rows)
+    if ctc is not None:
+        ctc.reorder(rows)
     logits = logits.index_select(0, rows)  # (B*K, V)
     # only the first copy of each utterance is live at the start; the others would duplicate it
     score = torch.full((b, k), -math.inf, device=device)
@@ -138,10 +161,15 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
     v = logits.size(-1)
     for t in range(max(max_lens)):
         logp = _penalise(logits, seqs, cfg.repetition_penalty).log_softmax(-1)
-        cand = (score.reshape(-1, 1) + logp).reshape(b, k * v)
-        top_s, top_i = cand.topk(k, dim=-1)  # (B, K)
-        src = top_i // v  # beam the candidate extends
-        tok = top_i % v
+        if ctc is None:
+            cand, cand_tok, width = logp, None, v
+        else:
+            cand, cand_tok = _joint_candidates(logp, ctc, cfg, model.eos_id)
+            width = cand.size(-1)
+        top_s, top_i = (score.reshape(-1, 1) + cand).reshape(b, k * width).topk(k, dim=-1)  # (B, K)
+        src = top_i // width  # beam the candidate extends
+        col = top_i % width
+        tok = col if cand_tok is None else cand_tok.reshape(b, k * width).gather(1, top_i)
         new_score = top_s.clone()
         new_seqs: List[List[int]] = []
         for i in range(b):
@@ -170,6 +198,8 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
         seqs, score = new_seqs, new_score
         flat_src = (torch.arange(b, device=device)[:, None] * k + src).reshape(-1)
         step.reorder(flat_src)
+        if ctc is not None:
+            ctc.select(flat_src, col.reshape(-1))
         feed = tok.reshape(-1).clone()
         feed[score.reshape(-1) == -math.inf] = model.eos_id  # dead rows: any token, never read
         logits = step.next(feed)

@@ -9,6 +9,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from prefixasr.data.features import FRAME_SHIFT
+from prefixasr.decode.ctc_prefix import CtcPrefixScorer
 from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
 from prefixasr.decode.longform import Word, WindowHyp, spread_words
 from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
@@ -39,12 +40,18 @@ def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
     group.add_argument("--length-penalty", type=float, default=1.0,
                        help="llm_beam: finished hypotheses are ranked by logp / length**this")
     group.add_argument("--max-sym-per-frame", type=int, default=1, help="rnnt_greedy: symbols per frame")
+    group.add_argument("--ctc-weight", type=float, default=None,
+                       help="llm_*: joint decoding with the encoder CTC's prefix score (ESPnet's ctc_weight, e.g. "
+                            "0.5); needs the LLM to write the CTC's characters (--bpe_type char); 0 = the LLM alone "
+                            "(default: the system config's decode.ctc_weight)")
+    group.add_argument("--ctc-candidates", type=int, default=8,
+                       help="llm_* with --ctc-weight: the LLM's best tokens per hypothesis the CTC scores each step")
 
 
 def options_from_args(args) -> DecodeOptions:
     """DecodeOptions from the arguments that add_search_arguments declared."""
     llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty, args.beam,
-                          args.length_penalty)
+                          args.length_penalty, args.ctc_weight, args.ctc_candidates)
     return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame)
 
 
@@ -55,7 +62,7 @@ class Decoded:
     prefix_len: int
 
 
-def check_method(model, method: str) -> None:
+def check_method(model, method: str, ctc_weight: float = 0.0) -> None:
     """Fail early with a clear message when the model lacks the branch a method needs."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
@@ -65,6 +72,12 @@ def check_method(model, method: str) -> None:
         raise ValueError(f"{method}: this system was trained without the RNN-T branch (use llm_greedy/llm_beam)")
     if method == "ctc_greedy" and model.encoder_ctc is None:
         raise ValueError(f"{method}: this system was trained without the encoder CTC head (loss.encoder_ctc_weight)")
+    if ctc_weight > 0 and method.startswith("llm"):
+        if model.encoder_ctc is None:
+            raise ValueError("--ctc-weight: this system has no encoder CTC head (loss.encoder_ctc_weight)")
+        if model.encoder_ctc.proj.out_features != model.llm.get_input_embeddings().num_embeddings:
+            raise ValueError("--ctc-weight: the encoder CTC's labels are not the LLM's tokens (train both on one "
+                             "character model: asr.sh --bpe_type char)")
 
 
 def default_method(model) -> str:
@@ -102,13 +115,19 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         else:
             hyps = rnnt_beam(model.transducer, prefix, plens, opts.beam)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, plens.tolist())]
-    prefix, plens = model.encode_for_llm(features, feature_lens)
+    ctc = None
+    if opts.llm.ctc_weight > 0:
+        prefix, plens, ctc_logp, ctc_lens = model.encode_for_llm_and_ctc(features, feature_lens)
+        ctc = CtcPrefixScorer(ctc_logp, ctc_lens, model.encoder_ctc.blank_id, model.eos_id, [model.bos_id])
+    else:
+        prefix, plens = model.encode_for_llm(features, feature_lens)
     embeds, mask, positions = model.build_llm_prefix(prefix, plens, lang_ids)
     limits = token_limits(plens, opts.llm)
-    if opts.method == "llm_greedy":
+    if opts.method == "llm_greedy" and ctc is None:
         toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache, positions=positions)
-    else:
-        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=opts.beam), positions)
+    else:  # joint CTC decoding searches with a beam, of 1 for greedy
+        beam = 1 if opts.method == "llm_greedy" else opts.beam
+        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=beam), positions, ctc)
     return [Decoded(t, None, int(n)) for t, n in zip(toks, plens.tolist())]
 
 

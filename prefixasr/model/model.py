@@ -76,6 +76,11 @@ class SpeechPrefixLM(nn.Module):
         """fbank -> the speech prefix as the LLM reads it (`llm_prefix`), for `build_llm_prefix`."""
         return self.llm_prefix(*self._encode(features, feature_lens))
 
+    def encode_for_llm_and_ctc(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """`encode_for_llm`, plus the encoder CTC's (B, T, V) log-posteriors and their lengths (joint decoding)."""
+        enc, enc_lens, prefix, prefix_lens = self._encode(features, feature_lens)
+        return (*self.llm_prefix(enc, enc_lens, prefix, prefix_lens), self.encoder_ctc(enc), enc_lens)
+
     def prompt(self, lang_ids: torch.Tensor) -> Optional[torch.Tensor]:
         """(B,) language indices -> (B, K, D) soft prompt, or None when the system has none."""
         return None if self.soft_prompt is None else self.soft_prompt(lang_ids)

@@ -1,7 +1,8 @@
 """System configs: YAML file + `key.path=value` overrides, merged over documented defaults.
 
-A system config has three sections: `data` (paths and loader options), `model` (see
-prefixasr/model/config.py) and `train` (optimiser, schedule, checkpoints, logging). A file may start
+A system config has four sections: `data` (paths and loader options), `model` (see
+prefixasr/model/config.py), `train` (optimiser, schedule, checkpoints, logging) and `decode` (how the
+system is decoded by default: what decode/transcribe use unless told otherwise). A file may start
 with `include: [other.yaml, ...]` (building blocks from conf/, relative paths), merged in order
 underneath the file's own keys.
 """
@@ -49,7 +50,13 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "valid_cer_utts": 100,  # dev utterances decoded greedily after each epoch for the CER (0: none)
 }
 
-TOP_LEVEL = ("data", "model", "train", "exp_files")
+DECODE_DEFAULTS: Dict[str, Any] = {
+    # LLM methods: weight of the encoder CTC's prefix score in joint decoding (ESPnet's ctc_weight; needs the
+    # LLM to write the CTC's characters). The per-epoch dev CER always shows the LLM alone.
+    "ctc_weight": 0.0,
+}
+
+TOP_LEVEL = ("data", "model", "train", "decode", "exp_files")
 
 
 def parse_overrides(overrides: Sequence[str]) -> Dict[str, Any]:
@@ -84,6 +91,7 @@ def resolve_config(raw: Dict[str, Any]) -> Dict[str, Any]:
                       {k: v for k, v in raw.get("data", {}).items() if k != "loader"}, "data."),
         "model": model_config({"model": raw.get("model") or {}}),
         "train": merge(TRAIN_DEFAULTS, raw.get("train") or {}, "train."),
+        "decode": merge(DECODE_DEFAULTS, raw.get("decode") or {}, "decode."),
     }
     cfg["data"]["loader"] = dict((raw.get("data") or {}).get("loader") or {})
     if "exp_files" in raw:

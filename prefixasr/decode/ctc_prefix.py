@@ -1,0 +1,78 @@
+"""The CTC prefix score of a growing hypothesis (Watanabe et al., "Hybrid CTC/attention architecture for
+end-to-end speech recognition", 2017; ESPnet's `CTCPrefixScoreTH`): the probability under the encoder CTC
+that the audio's transcript *starts with* the hypothesis. Joint decoding adds its increments to the LLM's
+token scores, so the LLM cannot write a character the audio does not hold (insertions, loops) nor stop
+before the audio's characters are all written (EOS scores the whole-transcript probability).
+
+The LLM's token ids must be the CTC's labels: one character model shared by both (`--bpe_type char`).
+Scores are in nats; log zero is a large negative number, so differences never become NaN.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+LOG_ZERO = -1e10
+
+
+class CtcPrefixScorer:
+    """Prefix scores for the rows of a search (hypotheses), each row reading one utterance's CTC posteriors.
+
+    State per row: r (T, 2), the log-probabilities that the row's prefix has been read by frame t ending in a
+    non-blank [0] or blank [1] frame; psi, the prefix score; the last label (-1 for the empty prefix).
+    """
+
+    def __init__(self, log_probs: torch.Tensor, lens: torch.Tensor, blank_id: int, eos_id: int,
+                 unwritable: Sequence[int] = ()):
+        """log_probs: (B, T, V) CTC log-posteriors, one row per hypothesis; lens: (B,) valid frames.
+        `unwritable`: labels the CTC never writes (BOS, EOS, padding): their prefix score is log zero."""
+        b, t, _ = log_probs.shape
+        x = log_probs.float().clone()
+        pad = torch.arange(t, device=x.device)[None, :] >= lens[:, None]  # past the end: blank with prob. 1
+        x[pad] = LOG_ZERO
+        x[..., blank_id] = torch.where(pad, torch.zeros_like(x[..., blank_id]), x[..., blank_id])
+        self.x, self.blank_id, self.eos_id = x, blank_id, eos_id
+        self.unwritable = torch.tensor(sorted({blank_id, *unwritable}), dtype=torch.long, device=x.device)
+        self.r = torch.full((b, t, 2), LOG_ZERO, device=x.device)
+        self.r[..., 1] = x[..., blank_id].cumsum(1)  # the empty prefix: blanks only
+        self.psi = torch.zeros(b, device=x.device)
+        self.last = torch.full((b,), -1, dtype=torch.long, device=x.device)
+        self._pending = None
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep the rows `rows` (index into the current rows), e.g. to expand a batch into beams."""
+        self.x, self.r, self.psi, self.last = self.x[rows], self.r[rows], self.psi[rows], self.last[rows]
+
+    def score(self, cands: torch.Tensor) -> torch.Tensor:
+        """(N, C) candidate labels per row -> (N, C) log prefix-score increments psi(row + c) - psi(row);
+        for EOS, the whole transcript's log-probability instead of psi(row + c). Call `select` next."""
+        n, t, _ = self.x.shape
+        c = cands.size(1)
+        xs = self.x.gather(2, cands.clamp(min=0)[:, None, :].expand(n, t, c))  # (N, T, C)
+        xb = self.x[..., self.blank_id]  # (N, T)
+        r_sum = torch.logaddexp(self.r[..., 0], self.r[..., 1])  # (N, T)
+        # a repeated label needs a blank in between: only the paths ending in blank can go on to it
+        same = (cands == self.last[:, None])[:, None, :]
+        phi = torch.where(same, self.r[..., 1, None], r_sum[..., None])  # (N, T, C)
+        start = torch.where((self.last < 0)[:, None], xs[:, 0], torch.full_like(xs[:, 0], LOG_ZERO))
+        r = torch.full((t, n, c, 2), LOG_ZERO, device=xs.device)
+        r[0, ..., 0] = start
+        for k in range(1, t):
+            r[k, ..., 0] = torch.logaddexp(r[k - 1, ..., 0], phi[:, k - 1]) + xs[:, k]
+            r[k, ..., 1] = torch.logaddexp(r[k - 1, ..., 0], r[k - 1, ..., 1]) + xb[:, k, None]
+        psi = torch.logsumexp(torch.cat([start[:, None], phi[:, :-1] + xs[:, 1:]], 1), dim=1)  # (N, C)
+        final = r_sum[:, -1, None].expand(n, c)  # padding frames are blank: the last frame holds the end
+        psi = torch.where(cands == self.eos_id, final, psi)
+        psi = torch.where(torch.isin(cands, self.unwritable) & (cands != self.eos_id),
+                          torch.full_like(psi, LOG_ZERO), psi).clamp(min=LOG_ZERO)
+        self._pending = (cands, r, psi)
+        return psi - self.psi[:, None]
+
+    def select(self, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        """The new rows: row `rows[i]` extended by its candidate `cols[i]` of the last `score` call."""
+        cands, r, psi = self._pending
+        self.x = self.x[rows]
+        self.r = r[:, rows, cols].transpose(0, 1).contiguous()
+        self.psi, self.last = psi[rows, cols], cands[rows, cols]
+        self._pending = None
