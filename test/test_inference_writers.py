@@ -56,7 +56,10 @@ def transcription(seed=0, duration=95.0):
 
 def test_clean_words_monotonic_inside():
     for seed in range(5):
-        words = clean_words(messy_words(seed, 30.0), 30.0)
+        messy = messy_words(seed, 30.0)
+        words = clean_words(messy, 30.0)
+        assert len(messy) > 20 and [w.text for w in words] == [w.text for w in messy], "every word kept, in order"
+        assert any(a.start > b.start or a.end > b.start for a, b in zip(messy, messy[1:])), "there was disorder"
         for a, b in zip(words, words[1:]):
             assert a.start <= a.end <= b.start
         assert all(0.0 <= w.start <= w.end <= 30.0 for w in words)

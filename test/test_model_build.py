@@ -118,8 +118,18 @@ def test_rnnt_only_system_has_no_llm():
     feats, lens, targets, lang = fake_batch()
     loss, stats = model(feats, lens, targets, lang)
     assert torch.isfinite(loss) and "ce" not in stats
+    assert not any(n.startswith(("llm.", "soft_prompt.")) for n, _ in model.named_parameters())
     prefix, _ = model.encode(feats, lens)
     assert prefix.shape[-1] == 24
+    # and it trains: a few steps on the batch lower its transducer loss a lot
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = float(loss)
+    for _ in range(30):
+        opt.zero_grad()
+        loss, _ = model(feats, lens, targets, lang)
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.5 * first, (first, float(loss))
 
 
 def test_rnnt_warmup_scales():
