@@ -14,7 +14,8 @@ LANGS = ("hi", "ta", "te")
 FRAMES_PER_LETTER = 6
 
 
-def make_corpus(root: Path, n_utts: int = 24, seed: int = 0) -> Dict[str, str]:
+def make_corpus(root: Path, n_utts: int = 24, seed: int = 0, text: str | None = None) -> Dict[str, str]:
+    """`text`: every utterance says it (same length, same tokens), each with its own noise."""
     from lhotse import CutSet, Features, LilcomChunkyWriter, MonoCut, SupervisionSegment
 
     from prefixasr.data.lang import LanguageMap
@@ -27,8 +28,8 @@ def make_corpus(root: Path, n_utts: int = 24, seed: int = 0) -> Dict[str, str]:
     with LilcomChunkyWriter(root / "feats") as writer:
         for i in range(n_utts):
             words = ["".join(rng.choice(list(LETTERS), size=rng.integers(2, 4))) for _ in range(rng.integers(2, 4))]
-            text = " ".join(words)
-            frames = np.concatenate([np.repeat(patterns[c][None], FRAMES_PER_LETTER, 0) for c in text])
+            said = text or " ".join(words)
+            frames = np.concatenate([np.repeat(patterns[c][None], FRAMES_PER_LETTER, 0) for c in said])
             frames = frames + rng.normal(0, 0.1, frames.shape).astype(np.float32)
             cid = f"utt{i:03d}"
             key = writer.write(cid, frames)
@@ -38,9 +39,9 @@ def make_corpus(root: Path, n_utts: int = 24, seed: int = 0) -> Dict[str, str]:
                              storage_path=str(writer.storage_path), storage_key=key, channels=0,
                              recording_id=cid)
             lang = LANGS[i % len(LANGS)]
-            sup = SupervisionSegment(id=cid, recording_id=cid, start=0.0, duration=n * 0.01, text=text, language=lang)
+            sup = SupervisionSegment(id=cid, recording_id=cid, start=0.0, duration=n * 0.01, text=said, language=lang)
             cuts.append(MonoCut(id=cid, start=0.0, duration=n * 0.01, channel=0, features=feats, supervisions=[sup]))
-            texts.append(text)
+            texts.append(said)
     CutSet.from_cuts(cuts).to_file(root / "cuts.jsonl.gz")
     (root / "text.txt").write_text("\n".join(texts * 4) + "\n", encoding="utf-8")
     spm = train_sentencepiece([root / "text.txt"], root / "spm", vocab_size=24, model_type="unigram")

@@ -142,3 +142,26 @@ def test_gradient_accumulation_steps_once_per_two_batches(tmp_path, corpus):
     assert _run(tmp_path, cfg, exp) == 0
     state = load_checkpoint(exp / "epoch-1.pt")
     assert state["step"] == state["batch_in_epoch"] // 2 and state["step"] > 0
+
+
+def test_gradient_accumulation_equals_one_batch_of_twice_the_size(tmp_path):
+    # four utterances of one text (equal lengths, equal token counts: the per-token loss of two batches of two
+    # averages to that of one batch of four), no dropout, no shuffling: one optimiser step each way
+    from test_train_fixtures import make_corpus
+
+    corpus = make_corpus(tmp_path / "corpus", n_utts=4, text="abcde fghij")
+    weights = {}
+    for name, accum, max_duration in (("accum", 2, 2.0), ("double", 1, 4.0), ("half", 1, 2.0)):
+        cfg = system_config(corpus, num_epochs=1, max_steps=1, accum_grad=accum, scan_pessimistic_batches=False,
+                            warmup_steps=1)
+        cfg["model"]["encoder"]["dropout"] = 0.0
+        cfg["data"]["loader"].update(max_duration=max_duration * 0.66, shuffle=False)
+        assert _run(tmp_path, cfg, tmp_path / name) == 0
+        state = load_checkpoint(tmp_path / name / "checkpoint-1.pt")
+        assert state["batch_in_epoch"] == accum, f"{name}: {state['batch_in_epoch']} batches for one step"
+        weights[name] = state["model"]
+    floats = [k for k, v in weights["accum"].items() if v.is_floating_point()]
+    for k in floats:  # two accumulated batches move the weights exactly as one batch of twice the size ...
+        assert torch.allclose(weights["accum"][k], weights["double"][k], atol=1e-5, rtol=1e-4), k
+    # ... and not as the first batch alone would (the comparison can tell them apart)
+    assert any(not torch.allclose(weights["half"][k], weights["double"][k], atol=1e-5, rtol=1e-4) for k in floats)
