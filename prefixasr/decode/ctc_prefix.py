@@ -26,14 +26,15 @@ class CtcPrefixScorer:
     def __init__(self, log_probs: torch.Tensor, lens: torch.Tensor, blank_id: int, eos_id: int,
                  unwritable: Sequence[int] = ()):
         """log_probs: (B, T, V) CTC log-posteriors, one row per hypothesis; lens: (B,) valid frames.
-        `unwritable`: labels the CTC never writes (BOS, EOS, padding): their prefix score is log zero."""
+        `unwritable`: labels the CTC never writes (BOS, padding): their prefix score is log zero. EOS is never one:
+        it scores the whole transcript."""
         b, t, _ = log_probs.shape
         x = log_probs.float().clone()
         pad = torch.arange(t, device=x.device)[None, :] >= lens[:, None]  # past the end: blank with prob. 1
         x[pad] = LOG_ZERO
         x[..., blank_id] = torch.where(pad, torch.zeros_like(x[..., blank_id]), x[..., blank_id])
         self.x, self.blank_id, self.eos_id = x, blank_id, eos_id
-        self.unwritable = torch.tensor(sorted({blank_id, *unwritable}), dtype=torch.long, device=x.device)
+        self.unwritable = torch.tensor(sorted({blank_id, *unwritable} - {eos_id}), dtype=torch.long, device=x.device)
         self.r = torch.full((b, t, 2), LOG_ZERO, device=x.device)
         self.r[..., 1] = x[..., blank_id].cumsum(1)  # the empty prefix: blanks only
         self.psi = torch.zeros(b, device=x.device)
@@ -64,8 +65,7 @@ class CtcPrefixScorer:
         psi = torch.logsumexp(torch.cat([start[:, None], phi[:, :-1] + xs[:, 1:]], 1), dim=1)  # (N, C)
         final = r_sum[:, -1, None].expand(n, c)  # padding frames are blank: the last frame holds the end
         psi = torch.where(cands == self.eos_id, final, psi)
-        psi = torch.where(torch.isin(cands, self.unwritable) & (cands != self.eos_id),
-                          torch.full_like(psi, LOG_ZERO), psi).clamp(min=LOG_ZERO)
+        psi = torch.where(torch.isin(cands, self.unwritable), torch.full_like(psi, LOG_ZERO), psi).clamp(min=LOG_ZERO)
         self._pending = (cands, r, psi)
         return psi - self.psi[:, None]
 
