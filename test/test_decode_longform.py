@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from prefixasr.decode.longform import Word, WindowHyp, ctm_lines, decode_long, make_windows, spread_words, stitch
+from prefixasr.decode.longform import (Word, WindowHyp, ctm_lines, decode_long, make_windows, pause_segments, spread_words,
+                                      stitch)
 
 
 def make_recording(seed: int, num_segments: int = 12, vocab_size: int = 30):
@@ -91,3 +92,59 @@ def test_make_windows_cover_and_ctm():
         make_windows(5.0, 2.0, 2.0)
     assert stitch([]) == []
     assert ctm_lines("rec1", [Word("क", 1.0, 1.25)]) == ["rec1 1 1.00 0.25 क"]
+
+
+def blank_frames(segments, total: float, frame: float = 0.04, rng=None):
+    """Per-frame blank decisions of a CTC that spikes on every word's start and then every 0.1-0.25 s of it."""
+    blank = [True] * int(round(total / frame))
+    for seg in segments:
+        for w in seg:
+            t = w.start
+            while t < w.end:
+                blank[min(int(t / frame), len(blank) - 1)] = False
+                t += rng.uniform(0.1, 0.25) if rng else 0.1
+    return blank
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_pause_segments_find_the_sentences(seed):
+    """Sentences separated by pauses of 0.5 s or more come back one segment each, covering their words, padded
+    into the pause by at most half of it; frames are 40 ms."""
+    rng = random.Random(seed)
+    words, segments, total = make_recording(seed)
+    for k in range(1, len(segments)):  # make every pause at least 0.5 s
+        shift = max(0.0, 0.5 - (segments[k][0].start - segments[k - 1][-1].end))
+        for seg in segments[k:]:
+            for w in seg:
+                w.start, w.end = w.start + shift, w.end + shift
+    total = segments[-1][-1].end + 0.7
+    spans = pause_segments(blank_frames(segments, total, rng=rng), 0.04, min_pause=0.3, max_len=60.0, pad=0.25)
+    assert len(spans) == len(segments)
+    for (s, e), seg in zip(spans, segments):
+        assert s <= seg[0].start and seg[-1].end - 0.3 <= e  # the last spike is within 0.25 s of the end
+    assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:]))
+    assert spans[0][0] >= 0 and spans[-1][1] <= total + 1e-9
+
+
+def same(got, want) -> bool:
+    return [t for span in got for t in span] == pytest.approx([t for span in want for t in span])
+
+
+def test_pause_segments_split_long_runs_and_edges():
+    # speech 0-30 s with a 0.2 s gap at 12 s and a 0.12 s gap at 20 s: too short to be pauses, but a 30 s
+    # segment is over max_len, so it is cut at its longest inner gap first, and so on; a piece without gaps in half
+    blank = [False] * 750
+    for k in range(300, 305):
+        blank[k] = True
+    for k in range(500, 503):
+        blank[k] = True
+    assert same(pause_segments(blank, 0.04, min_pause=0.3, max_len=20.0, pad=0.25),
+                [(0.0, 12.1), (12.1, 30.0)])
+    assert same(pause_segments(blank, 0.04, min_pause=0.3, max_len=10.0, pad=0.0),
+                [(0.0, 6.0), (6.0, 12.0), (12.2, 20.0), (20.12, 30.0)])
+    # no gap at all: halved until short enough
+    assert same(pause_segments([False] * 500, 0.04, max_len=8.0, pad=0.0),
+                [(0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0)])
+    assert pause_segments([True] * 100, 0.04) == []
+    # leading/trailing silence is never a segment; the pad stops at the recording's edges
+    assert same(pause_segments([True] * 3 + [False] * 10 + [True] * 50, 0.04, pad=0.25), [(0.0, 0.77)])

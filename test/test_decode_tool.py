@@ -228,9 +228,50 @@ def test_joint_ctc_decoding_defaults_to_the_system_config(tmp_path, env):
     assert _run(exp, seg, tmp_path / "joint", "--method", "llm_greedy") == 0
     info = json.loads((tmp_path / "joint" / "decode_info.json").read_text())
     assert info["options"]["ctc_weight"] == 0.5 and info["suffix"].endswith("ctc-0.5")
+    # the Python API too: DecodeOptions without a weight take the system's (as transcribe and decode do)
+    from prefixasr.decode.decoder import Decoder
+    from prefixasr.decode.runner import DecodeOptions
+    from prefixasr.model import load_model
+
+    assert Decoder(load_model(exp), DecodeOptions("llm_greedy")).opts.llm.ctc_weight == 0.5
     assert _run(exp, seg, tmp_path / "alone", "--method", "llm_greedy", "--ctc-weight", "0") == 0
     joint, alone = ((tmp_path / d / "text").read_text(encoding="utf-8") for d in ("joint", "alone"))
     assert joint != alone, "the CTC's prefix score changes what the random LLM writes"
     # a CTC over other labels than the LLM's tokens cannot be joined
     other = _exp_dir(tmp_path / "other", encoder_ctc=30)
     assert _run(other, seg, tmp_path / "x", "--method", "llm_greedy", "--ctc-weight", "0.5") == 1
+
+
+def test_pause_split_decodes_each_segment_alone(tmp_path, env):
+    """--split pauses: every segment that `Decoder.pauses` finds is decoded as if it were a recording of its own,
+    and the words are joined in order (no stitching); the LLM methods of a system with an encoder CTC use it
+    by default, everything else overlapping windows."""
+    from prefixasr.decode.decoder import Decoder
+    from prefixasr.decode.runner import DecodeOptions
+    from prefixasr.model import load_model
+
+    _, seg, lng = env
+    exp = _exp_dir(tmp_path / "exp", encoder_ctc=True)
+    loaded = load_model(exp)
+    cut = next(iter(CutSet.from_file(lng)))
+    feats = torch.as_tensor(cut.load_features())
+    dec = Decoder(loaded, DecodeOptions("llm_greedy"), "oracle")
+    assert dec.default_split() == "pauses"
+    assert Decoder(loaded, DecodeOptions("rnnt_greedy"), "oracle").default_split() == "windows"
+    assert Decoder(load_model(env[0]), DecodeOptions("llm_greedy"), "oracle").default_split() == "windows"
+    found = dec.pauses(feats, 3.0)
+    assert all(0 <= s < e <= 9.0 + 1e-6 for s, e in found) and all(a[1] <= b[0] for a, b in zip(found, found[1:]))
+    spans = [(0.5, 2.5), (3.0, 5.5), (6.0, 8.5)]
+    dec.pauses = lambda *a, **k: spans
+    res = dec.long_form(feats, "hi", cut.id, 4.0, 1.0, 3.0, split="pauses")
+    alone = [dec.long_form(feats[int(s * 100):int(e * 100)], "hi", cut.id, 30.0, 0.0, 3.0, split="windows")
+             for s, e in spans]
+    assert res.text == " ".join(r.text for r in alone if r.text) and res.words
+    for w in res.words:  # each word lies inside its segment
+        assert any(s - 1e-6 <= w.start <= w.end <= e + 1e-6 for s, e in spans)
+    out = tmp_path / "long"
+    assert _run(exp, lng, out, "--method", "llm_greedy", "--long-form", "--max-tokens-per-frame", "0.3") == 0
+    info = json.loads((out / "decode_info.json").read_text())
+    assert info["options"]["split"] == "pauses" and "longform-pauses" in info["suffix"]
+    # a system without an encoder CTC has no pauses to cut at
+    assert _run(env[0], lng, tmp_path / "x", "--method", "llm_greedy", "--long-form", "--split", "pauses") == 1

@@ -82,7 +82,7 @@ def test_every_stage_ran_and_wrote_its_outputs(micro_run):
         assert (exp / f).is_file(), f
     for method in ("llm_greedy", "rnnt_greedy"):
         for d in (decode_dir(exp, f"decode_test_{method}_avg1_max-new-tokens8"),
-                  decode_dir(exp, f"decode_test_long_{method}_avg1_max-new-tokens8_win*")):
+                  decode_dir(exp, f"decode_test_long_{method}_avg1_max-new-tokens8_*")):
             assert (d / "text").is_file() and (d / "wer").is_file(), d
             assert (d / "run.sh").is_file(), "each decode dir gets a replay script"
     assert (decode_dir(exp, "decode_test_unseen_llm_greedy_*") / "wer").is_file(), "the second test set is decoded too"

@@ -1,4 +1,5 @@
-"""Two gloo processes under torchrun on CPU: after a few DDP steps the replicas are identical."""
+"""Two gloo processes under torchrun on CPU: after a few DDP steps the replicas are identical, and one DDP step over
+two batches moves the weights as one process does over their union."""
 import os
 import subprocess
 import sys
@@ -37,20 +38,27 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _torchrun(tmp_path, cfg: dict, exp: Path, nproc: int) -> subprocess.CompletedProcess:
+    """The training SCRIPT on `nproc` gloo processes under torchrun (nproc 0: one plain process, no torchrun)."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    (tmp_path / f"{exp.name}.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    (tmp_path / "run.py").write_text(SCRIPT, encoding="utf-8")
+    exp.mkdir()
+    launch = ([str(torchrun if torchrun.exists() else "torchrun"), "--standalone", "--nproc_per_node", str(nproc)]
+              if nproc else [sys.executable])
+    cmd = launch + [str(tmp_path / "run.py"), str(tmp_path / f"{exp.name}.yaml"), str(exp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 @pytest.mark.needs_tool("torchrun")
 def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path):
-    torchrun = Path(sys.executable).parent / "torchrun"
     corpus = make_corpus(tmp_path / "corpus", n_utts=16)
     cfg = system_config(corpus, num_epochs=2, max_steps=3, scan_pessimistic_batches=False)
     cfg["data"]["loader"]["max_duration"] = 3.0
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    (tmp_path / "run.py").write_text(SCRIPT, encoding="utf-8")
     exp = tmp_path / "exp"
-    exp.mkdir()
-    cmd = [str(torchrun if torchrun.exists() else "torchrun"), "--standalone", "--nproc_per_node", "2",
-           str(tmp_path / "run.py"), str(tmp_path / "c.yaml"), str(exp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = _torchrun(tmp_path, cfg, exp, 2)
     assert "steps 3" in proc.stdout
     a, b = torch.load(exp / "rank0.pt"), torch.load(exp / "rank1.pt")
     for k in a:
@@ -61,3 +69,23 @@ def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path):
     torch.manual_seed(1234)
     init = build_model(cfg, 24, 3).state_dict()
     assert not torch.equal(init["projector.mlp.0.weight"], a["projector.mlp.0.weight"])
+
+
+@pytest.mark.needs_tool("torchrun")
+def test_one_ddp_step_equals_one_process_on_the_union_of_batches(tmp_path):
+    # four utterances of one text (equal lengths and token counts, so the mean of two per-token losses over two
+    # utterances each is the per-token loss over four), no dropout, no shuffling, one optimiser step
+    corpus = make_corpus(tmp_path / "corpus", n_utts=4, text="abcde fghij")
+    weights = {}
+    for name, nproc, max_duration in (("ddp", 2, 2.0), ("union", 0, 4.0), ("half", 0, 2.0)):
+        cfg = system_config(corpus, num_epochs=1, max_steps=1, scan_pessimistic_batches=False, warmup_steps=1)
+        cfg["model"]["encoder"]["dropout"] = 0.0
+        cfg["data"]["loader"].update(max_duration=max_duration * 0.66, shuffle=False)
+        proc = _torchrun(tmp_path, cfg, tmp_path / name, nproc)
+        assert "steps 1 batches 1" in proc.stdout, f"{name}: one batch per process for one step"
+        weights[name] = torch.load(tmp_path / name / "rank0.pt")
+    floats = [k for k, v in weights["ddp"].items() if v.is_floating_point()]
+    for k in floats:  # two ranks with a batch each move the weights exactly as one process with both ...
+        assert torch.allclose(weights["ddp"][k], weights["union"][k], atol=1e-5, rtol=1e-4), k
+    # ... and not as one of the batches alone would (the comparison can tell them apart)
+    assert any(not torch.allclose(weights["half"][k], weights["union"][k], atol=1e-5, rtol=1e-4) for k in floats)

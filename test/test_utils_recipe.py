@@ -111,11 +111,11 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     jobs = sorted(c.split("--job-index ")[1].split()[0] for c in calls if "decode_test_long_llm_greedy" in c)
     assert jobs == ["0", "1"]  # JOB substituted by run.pl, then $((JOB-1)) expanded by the job's shell
     long_llm = next(c for c in calls if "decode_test_long_llm_greedy" in c)
-    assert "--window 10 --overlap 2" in long_llm, "the LLM decodes recordings in windows as long as its training data"
+    assert "--split pauses" in long_llm, "the LLM decodes recordings cut at pauses, one sentence at a time"
     d = recipe.dir
     assert (d / "data/train/utt2lang").read_text().splitlines()[0] == "spk1-u0 hi"
     assert (d / "exp/train/log/train.log").is_file()  # the job's log, written by run.pl
-    assert (d / "exp/train/decode_test_long_llm_greedy_avg2_win10-2/log/decode.2.log").is_file()
+    assert (d / "exp/train/decode_test_long_llm_greedy_avg2_pauses/log/decode.2.log").is_file()
     replay = (d / "exp/train/run.sh").read_text()
     assert "--stage 7 --stop_stage 7" in replay and "--langs hi" in replay
     pretrain, train = [c for c in calls if c.split()[0] == "train"]

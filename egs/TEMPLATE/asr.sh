@@ -46,7 +46,8 @@ decode_methods="llm_greedy"  # space separated: llm_greedy llm_beam rnnt_greedy 
 decode_args=""          # extra options for prefixasr.bin.decode
 long_form=true          # also decode whole long recordings (windowing + stitching)
 long_window="30 5"      # window and overlap (seconds) for whole recordings with the RNN-T/CTC methods ...
-long_window_llm="10 2"  # ... and with the LLM's, whose prefix must stay as long as its training utterances
+long_window_llm=pauses  # ... and with the LLM's: segments cut at the encoder CTC's pauses (sentences, as it was
+                        # trained on), or "W O" windows as short as its training utterances
 results=RESULTS.md      # results table written by stage 9
 baseline=""             # system (exp sub-directory) that RESULTS.md compares against; empty = none
 help_message="Usage: egs/<recipe>/run.sh [options]   (or ./asr.sh [options] in the recipe directory)
@@ -314,9 +315,14 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
           cuts=${data_dir}/fbank/${dset}_long_cuts.jsonl.gz
           window=${long_window}
           [[ "${method}" == llm_* ]] && window=${long_window_llm}
-          read -r win ovl <<< "${window}"
-          dir=${asr_exp}/decode_${dset}_long_${tag}_win${win}-${ovl}
-          form_opts="--long-form --set-name ${dset}_long --window ${win} --overlap ${ovl}"
+          if [ "${window}" = pauses ]; then
+            dir=${asr_exp}/decode_${dset}_long_${tag}_pauses
+            form_opts="--long-form --set-name ${dset}_long --split pauses"
+          else
+            read -r win ovl <<< "${window}"
+            dir=${asr_exp}/decode_${dset}_long_${tag}_win${win}-${ovl}
+            form_opts="--long-form --set-name ${dset}_long --split windows --window ${win} --overlap ${ovl}"
+          fi
         fi
         sig9=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${data_dir}/fbank/.$(basename "${cuts}" .jsonl.gz).done")")
         is_done "${dir}/.done" "${sig9}" && continue

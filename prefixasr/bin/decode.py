@@ -1,5 +1,5 @@
 """Decode a cut set with a trained system: LLM greedy/beam (KV cache) or RNN-T greedy/modified beam,
-segment by segment or whole long recordings in overlapping windows; then score.
+segment by segment or whole long recordings (cut at pauses, or in overlapping windows); then score.
 
 Usage:
   python -m prefixasr.bin.decode --exp-dir exp/frozen_rnnt --cuts data/fbank/test_cuts.jsonl.gz \\
@@ -7,6 +7,9 @@ Usage:
   # long-form: whole recordings, 30 s windows overlapping by 5 s, CTM output
   python -m prefixasr.bin.decode --exp-dir exp/frozen_rnnt --cuts data/fbank/test_long_cuts.jsonl.gz \\
       --method rnnt_greedy --long-form --window 30 --overlap 5
+  # long-form with the LLM: segments cut at the encoder CTC's pauses (the LLM methods' default)
+  python -m prefixasr.bin.decode --exp-dir exp/train --cuts data/fbank/test_long_cuts.jsonl.gz \
+      --method llm_greedy --long-form --split pauses
   # joint CTC/LLM decoding (the encoder CTC's prefix score; a system's default is its config's decode.ctc_weight)
   python -m prefixasr.bin.decode --exp-dir exp/train --cuts data/fbank/test_cuts.jsonl.gz --method llm_greedy \\
       --ctc-weight 0.5
@@ -40,6 +43,7 @@ import torch
 
 from prefixasr.common import setup_logging
 from prefixasr.decode.decoder import LANGID_MODES, Decoder, decode_cuts
+from prefixasr.decode.longform import SPLITS
 from prefixasr.decode.runner import add_search_arguments, default_window, options_from_args
 from prefixasr.decode.writer import DecodeDirWriter
 
@@ -71,6 +75,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="language prompt from the cut (oracle) or from the language-ID head")
     lf = p.add_argument_group("long-form")
     lf.add_argument("--long-form", action="store_true", help="decode whole recordings in overlapping windows")
+    lf.add_argument("--split", choices=SPLITS, default=None,
+                    help="cut recordings at the encoder CTC's pauses or into overlapping windows "
+                         "(default: pauses for the LLM methods, windows for the others)")
     lf.add_argument("--window", type=float, default=None,
                     help="window length in seconds (default: 10 for the LLM methods, 30 for the others)")
     lf.add_argument("--overlap", type=float, default=None,
@@ -94,7 +101,7 @@ def settings_suffix(args: argparse.Namespace, avg: int) -> str:
     if args.method.endswith("beam"):
         parts.append(f"beam-{args.beam}")
     if args.long_form:
-        parts.append(f"longform-{args.window:g}-{args.overlap:g}")
+        parts.append("longform-pauses" if args.split == "pauses" else f"longform-{args.window:g}-{args.overlap:g}")
     if args.langid == "predicted":
         parts.append("langid-predicted")
     if args.ctc_weight > 0 and args.method.startswith("llm"):
@@ -129,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.exp_dir, epoch=args.epoch, avg=args.avg, device=args.device)
     dec = Decoder(loaded, options_from_args(args), args.langid, args.device)
     args.ctc_weight = dec.opts.llm.ctc_weight  # as given, or the system config's decode.ctc_weight
+    args.split = args.split or dec.default_split()
     decode_dir = args.decode_dir or args.exp_dir / (
         f"decode_{set_name}_{args.method}" + (f"_{args.suffix}" if args.suffix else ""))
     info = {"set": set_name, "method": args.method, "suffix": settings_suffix(args, args.avg),
@@ -136,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             "langid": args.langid, "long_form": args.long_form,
             "options": {k: getattr(args, k) for k in ("beam", "max_new_tokens", "max_tokens_per_frame",
                                                       "repetition_penalty", "length_penalty", "ctc_weight",
-                                                      "ctc_candidates", "max_sym_per_frame", "window", "overlap")}}
+                                                      "ctc_candidates", "max_sym_per_frame", "split", "window",
+                                                      "overlap")}}
     writer = DecodeDirWriter(decode_dir, args.job_index, args.num_jobs, settings=info)
 
     cuts = CutSet.from_file(args.cuts).to_eager()
@@ -147,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
              len(mine), len(mine) - len(todo), len(todo), decode_dir)
     if todo:
         decode_cuts(dec, cuts.subset(cut_ids=todo), writer, args.long_form, args.window, args.overlap,
-                    args.max_duration, desc=f"decode {set_name} {args.method}")
+                    args.max_duration, desc=f"decode {set_name} {args.method}", split=args.split)
     if not writer.finish(info):
         return 0
     if args.score:

@@ -7,8 +7,8 @@ Usage:
     python -m prefixasr.bin.transcribe --model model.tar.gz --file-list files.txt   # lines: PATH [LANG]
 
 Audio (wav/flac/mp3/ogg, anything libsndfile reads) is mixed down to mono and resampled to 16 kHz.
-Recordings longer than --window are decoded in overlapping windows and stitched, exactly as
-`prefixasr.bin.decode --long-form` does. For each file, stdout gets one line
+Recordings are cut at the pauses the encoder CTC hears (the LLM methods' default) or into overlapping
+windows that are stitched (--split), exactly as `prefixasr.bin.decode --long-form` does. For each file, stdout gets one line
     FILE<TAB>LANGUAGE<TAB>PROB<TAB>TEXT
 (PROB is the language-ID probability when the language was predicted, else "-"), and with
 --output-format, OUTPUT_DIR/<file stem>.<format> is written for each format (atomically).
@@ -29,6 +29,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from prefixasr.common import setup_logging
+from prefixasr.decode.longform import SPLITS
 from prefixasr.decode.runner import add_search_arguments, options_from_args
 from prefixasr.inference.writers import FORMATS
 
@@ -70,6 +71,9 @@ def get_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("search")
     add_search_arguments(s, method=None)
     lf = p.add_argument_group("long recordings")
+    lf.add_argument("--split", choices=SPLITS, default=None,
+                    help="cut recordings at the encoder CTC's pauses or into overlapping windows "
+                         "(default: pauses for the LLM methods, windows for the others)")
     lf.add_argument("--window", type=float, default=None,
                     help="window length in seconds (default: 10 for the LLM methods, 30 for the others)")
     lf.add_argument("--overlap", type=float, default=None,
@@ -124,7 +128,8 @@ def main(argv: Optional[list] = None) -> int:
         opts = options_from_args(args)
         t0 = time.time()
         tr = Transcriber.from_pretrained(args.model, args.device, options=opts, epoch=args.epoch, avg=args.avg,
-                                         window=args.window, overlap=args.overlap, max_duration=args.max_duration)
+                                         window=args.window, overlap=args.overlap, max_duration=args.max_duration,
+                                         split=args.split)
         log.info("loaded %s (%s, %s, languages %s) in %.1f s", args.model, tr.method, args.device,
                  ",".join(tr.languages), time.time() - t0)
         if args.lang is not None:

@@ -14,10 +14,11 @@ from tqdm import tqdm
 
 from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.data.text import script_languages
-from prefixasr.decode.longform import Word, make_windows, stitch
+from prefixasr.decode.longform import SPLITS, Word, make_windows, pause_segments, stitch
 from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decode_batch,
                                      default_method, feature_windows, strip_special, timed_words)
 from prefixasr.decode.writer import DecodeDirWriter
+from prefixasr.model.encoder import subsampled_length
 
 if TYPE_CHECKING:
     from lhotse import CutSet
@@ -131,52 +132,96 @@ class Decoder:
             out.append(rec)
         return out
 
-    @torch.inference_mode()
-    def long_form(self, feats: torch.Tensor, lang: Optional[str], name: str, window: float, overlap: float,
-                  max_duration: float, predict: Optional[bool] = None) -> LongFormResult:
-        """Decode a (T, F) feature matrix in windows of `window` s overlapping by `overlap` s, at most
-        `max_duration` s of windows per batch, and stitch. `predict` (default: this decoder's --langid)
-        picks the language with the language-ID head instead of using `lang`."""
-        predict = self.langid == "predicted" if predict is None else predict
-        if predict:
-            self._check_lid()
-        n = feats.size(0)
-        frames = feature_windows(n, make_windows(n * FRAME_SHIFT, window, overlap))
-        per_batch = max(1, int(max_duration // window))
-        batches, lid_sums = [], []
-        for b0 in range(0, len(frames), per_batch):
-            chunk = frames[b0 : b0 + per_batch]
+    def default_split(self) -> str:
+        """How a long recording is cut when nobody says: the LLM methods read segments cut at the encoder CTC's
+        pauses (sentences, as they were trained on), the others overlapping windows (their word times are exact,
+        so stitching is safe). Without an encoder CTC there are no pauses to find: windows."""
+        llm = self.opts.method.startswith("llm")
+        return "pauses" if llm and self.model.encoder_ctc is not None else "windows"
+
+    def _batches(self, feats: torch.Tensor, frames: List[Tuple[int, int]], max_duration: float):
+        """Consecutive frame ranges of `feats` as padded (chunk, x, lens) batches of at most `max_duration` s."""
+        limit = max(1, int(max_duration / FRAME_SHIFT))
+        k = 0
+        while k < len(frames):
+            n, longest = 1, frames[k][1] - frames[k][0]
+            while k + n < len(frames):
+                longest2 = max(longest, frames[k + n][1] - frames[k + n][0])
+                if (n + 1) * longest2 > limit:
+                    break
+                n, longest = n + 1, longest2
+            chunk = frames[k : k + n]
             lens = torch.tensor([e - s for s, e in chunk], dtype=torch.long)
             x = torch.zeros(len(chunk), int(lens.max()), feats.size(1))
             for i, (s, e) in enumerate(chunk):
                 x[i, : e - s] = feats[s:e]
-            x, lens = x.to(self.device), lens.to(self.device)
-            if predict:
-                # one language per recording, from all windows, chosen before any window is decoded
-                lid_sums.append(self.language_scores(x, lens).sum(0))
-            batches.append((chunk, x, lens))
-        logits = None
+            yield chunk, x.to(self.device), lens.to(self.device)
+            k += n
+
+    @torch.inference_mode()
+    def pauses(self, feats: torch.Tensor, max_duration: float, chunk: float = 30.0, **kw) -> List[Tuple[float, float]]:
+        """Speech segments (seconds) of a (T, F) recording: the encoder CTC's blank frames, read in `chunk` s
+        pieces, cut at pauses (`longform.pause_segments`; `kw` its options)."""
+        if self.model.encoder_ctc is None:
+            raise ValueError("--split pauses needs an encoder CTC to find the pauses; this system has none")
+        n, step = feats.size(0), int(round(chunk / FRAME_SHIFT))
+        frames = [(s, min(s + step, n)) for s in range(0, n, step)]
+        ratio = step / max(int(subsampled_length(step)), 1)  # feature frames per encoder frame
+        blank: List[bool] = []
+        for part, x, lens in self._batches(feats, frames, max_duration):
+            enc, enc_lens = self.model.encoder(x, lens)
+            best = self.model.encoder_ctc.proj(enc).argmax(-1) == self.model.encoder_ctc.blank_id
+            for (s, e), row, m in zip(part, best.tolist(), enc_lens.tolist()):
+                want = int(round((e - s) / ratio))  # the encoder drops a frame or two at a chunk's end
+                blank += (row[:m] + [True] * want)[:want]
+        end = n * FRAME_SHIFT  # whole encoder frames can reach a little past the last feature frame
+        return [(s, min(e, end)) for s, e in pause_segments(blank, ratio * FRAME_SHIFT, **kw) if s < end]
+
+    @torch.inference_mode()
+    def long_form(self, feats: torch.Tensor, lang: Optional[str], name: str, window: float, overlap: float,
+                  max_duration: float, predict: Optional[bool] = None, split: Optional[str] = None) -> LongFormResult:
+        """Decode a (T, F) feature matrix cut into pieces (`split`: "windows" of `window` s overlapping by
+        `overlap` s, stitched; or "pauses", segments cut at pauses, joined; default `default_split()`), at most
+        `max_duration` s per batch. `predict` (default: this decoder's --langid) picks the language with the
+        language-ID head instead of using `lang`."""
+        predict = self.langid == "predicted" if predict is None else predict
+        split = split or self.default_split()
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if predict:
-            total = torch.stack(lid_sums).sum(0).float().cpu()
-            lang_id = int(total.argmax())
-            lang, logits = self.lang_map.language(lang_id), total / len(frames)
+            self._check_lid()
+        n = feats.size(0)
+        if split == "pauses":
+            spans = self.pauses(feats, max_duration)
         else:
-            lang_id = self.lang_id(lang, f"recording {name}")
+            spans = make_windows(n * FRAME_SHIFT, window, overlap)
+        batches = list(self._batches(feats, feature_windows(n, spans), max_duration))
+        logits = None
+        if predict and batches:
+            # one language per recording, from all pieces, chosen before any piece is decoded
+            total = torch.stack([self.language_scores(x, lens).sum(0) for _, x, lens in batches]).sum(0).float().cpu()
+            lang_id = int(total.argmax())
+            lang, logits = self.lang_map.language(lang_id), total / len(spans)
+        else:
+            lang_id = self.lang_id(lang, f"recording {name}") if not predict else 0
+            lang = None if predict else lang  # predicted, but no speech found
         hyps = []
         for chunk, x, lens in batches:
             ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)
             for (s, e), d in zip(chunk, decode_batch(self.model, x, lens, ids, self.opts)):
                 text, d = self._clean(d)
                 hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))
-        return LongFormResult(stitch(hyps), lang, logits)
+        words = stitch(hyps) if split == "windows" else [w for h in hyps for w in h.words]
+        return LongFormResult(words, lang, logits)
 
-    def recording(self, cut: "Cut", window: float, overlap: float, max_duration: float) -> dict:
+    def recording(self, cut: "Cut", window: float, overlap: float, max_duration: float,
+                  split: Optional[str] = None) -> dict:
         """Decode a whole recording cut into a decode-dir record (with `ctm`; the language is the first
         supervision's, or predicted with --langid predicted)."""
         feats = torch.as_tensor(cut.load_features(), dtype=torch.float32)
         sups = sorted(cut.supervisions, key=lambda s: s.start)
         lang = sups[0].language if sups else ""
-        res = self.long_form(feats, lang, cut.id, window, overlap, max_duration)
+        res = self.long_form(feats, lang, cut.id, window, overlap, max_duration, split=split)
         rec = {"utt": cut.id, "lang": lang, "ref": " ".join(s.text or "" for s in sups), "hyp": res.text,
                "duration": feats.size(0) * FRAME_SHIFT,
                "ctm": [[w.text, round(w.start, 2), round(max(w.end - w.start, 0.01), 2)] for w in res.words]}
@@ -187,7 +232,7 @@ class Decoder:
 
 def decode_cuts(dec: Decoder, cuts: "CutSet", writer: DecodeDirWriter, long_form: bool = False,
                 window: float = 30.0, overlap: float = 5.0, max_duration: float = 100.0,
-                desc: str = "decode") -> float:
+                desc: str = "decode", split: Optional[str] = None) -> float:
     """Decode every cut of a non-empty set (whole recordings with `long_form`, else segment batches of
     `max_duration` s), appending records to `writer` as they come so an interrupted run resumes.
     Returns the seconds of audio decoded."""
@@ -199,7 +244,7 @@ def decode_cuts(dec: Decoder, cuts: "CutSet", writer: DecodeDirWriter, long_form
     def records() -> Iterable[List[dict]]:
         if long_form:
             for cut in cuts:
-                yield [dec.recording(cut, window, overlap, max_duration)]
+                yield [dec.recording(cut, window, overlap, max_duration, split)]
             return
         dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0,
                            on_the_fly_feats=not next(iter(cuts)).has_features, shuffle=False)

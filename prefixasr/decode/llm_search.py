@@ -26,8 +26,9 @@ class LlmSearchConfig:
     repetition_penalty: float = 1.0  # CTRL-style; 1.0 = off
     beam: int = 4
     length_penalty: float = 1.0  # finished beams are ranked by logp / len**length_penalty
-    ctc_weight: Optional[float] = 0.0  # joint decoding with the encoder CTC's prefix score; 0 = the LLM alone;
-    # None: the system config's decode.ctc_weight (resolved by decode.decoder.Decoder)
+    ctc_weight: Optional[float] = None  # joint decoding with the encoder CTC's prefix score; 0 = the LLM alone;
+    # None: the system config's decode.ctc_weight, resolved by decode.decoder.Decoder (so the decode tool, transcribe
+    # and the Python API agree); the search functions below read an unresolved None as 0
     ctc_candidates: int = 8  # LLM tokens per hypothesis that the CTC scores each step (plus EOS)
 
 
@@ -128,7 +129,7 @@ def _joint_candidates(logp: torch.Tensor, ctc: CtcPrefixScorer, cfg: LlmSearchCo
     pre[:, eos_id] = -math.inf  # always a candidate, once
     top = pre.topk(min(cfg.ctc_candidates, pre.size(-1) - 1), dim=-1).indices
     cands = torch.cat([top, torch.full_like(top[:, :1], eos_id)], 1)
-    w = cfg.ctc_weight
+    w = cfg.ctc_weight or 0.0
     return (1 - w) * logp.gather(1, cands) + w * ctc.score(cands), cands
 
 
@@ -141,7 +142,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
     finished hypotheses, or at its token limit (live beams then count as finished). With beam 1 this is
     exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight)."""
     cfg = cfg or LlmSearchConfig()
-    if (ctc is None) != (cfg.ctc_weight == 0):
+    if (ctc is None) != (not cfg.ctc_weight):
         raise ValueError("joint CTC decoding needs both a CTC prefix scorer and ctc_weight > 0")
     k, b = cfg.beam, embeds.size(0)
     device = embeds.device

@@ -1,4 +1,5 @@
-"""Long-form decoding: cut a recording into overlapping windows, decode each, stitch the pieces.
+"""Long-form decoding: cut a recording into overlapping windows, decode each, stitch the pieces; or cut it
+at its pauses into segments that are decoded one by one and joined (`pause_segments`).
 
 Stitching works on timed words. Words carry times from the decoder when it has them (RNN-T emission
 frames) or else spread evenly over their window (LLM output; `exact=False`). Two neighbouring
@@ -14,8 +15,12 @@ overlap should be at least as long as a word.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
+
+
+SPLITS = ("windows", "pauses")  # the two ways of cutting a long recording (Decoder.long_form)
 
 
 @dataclass
@@ -49,6 +54,49 @@ def make_windows(duration: float, window: float, overlap: float) -> List[Tuple[f
         if end >= duration:
             return out
         start += hop
+
+
+def pause_segments(blank: Sequence[bool], frame_sec: float, min_pause: float = 0.5, max_len: float = 20.0,
+                   pad: float = 0.15) -> List[Tuple[float, float]]:
+    """Speech segments of a recording from per-frame blank decisions (the encoder CTC's best label is blank),
+    in seconds. A run of at least `min_pause` s of blank frames separates two segments; a segment still longer
+    than `max_len` s is split at its longest inner blank run (or in the middle when it has none). Each segment
+    is widened by `pad` s on either side, at most half the pause to its neighbour: a CTC emits a letter's
+    spike inside the sound, so the first and last letters' sounds reach past the first and last spikes.
+    Segments then match the training utterances (one sentence, about its length, little silence at the edges)
+    where fixed windows cut sentences at random points, which the LLM reads badly. The defaults were chosen on
+    the dev recordings; the pad matters most, since training utterances have no silence at their edges
+    (docs/convergence.md, part 7)."""
+    speech = [k for k, b in enumerate(blank) if not b]
+    if not speech:
+        return []
+    runs = [(a + 1, b) for a, b in zip(speech, speech[1:]) if b > a + 1]  # inner blank runs [start, end)
+    min_run = math.ceil(min_pause / frame_sec - 1e-9)
+
+    def split(s: int, e: int) -> List[Tuple[int, int]]:
+        if (e - s) * frame_sec <= max_len:
+            return [(s, e)]
+        inner = [(b - a, a, b) for a, b in runs if s < a and b < e]
+        if inner:
+            _, a, b = max(inner)
+            return split(s, a) + split(b, e)
+        mid = (s + e) // 2
+        return split(s, mid) + split(mid, e)
+
+    segs: List[Tuple[int, int]] = []
+    start = speech[0]
+    for a, b in runs:
+        if b - a >= min_run:
+            segs += split(start, a)
+            start = b
+    segs += split(start, speech[-1] + 1)
+    total = len(blank) * frame_sec
+    out = []
+    for k, (s, e) in enumerate(segs):
+        before = (s - segs[k - 1][1]) * frame_sec / 2 if k else s * frame_sec
+        after = (segs[k + 1][0] - e) * frame_sec / 2 if k + 1 < len(segs) else total - e * frame_sec
+        out.append((s * frame_sec - min(pad, before), e * frame_sec + min(pad, after)))
+    return out
 
 
 def spread_words(texts: Sequence[str], start: float, end: float) -> List[Word]:

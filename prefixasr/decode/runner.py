@@ -62,7 +62,7 @@ class Decoded:
     prefix_len: int
 
 
-def check_method(model, method: str, ctc_weight: float = 0.0) -> None:
+def check_method(model, method: str, ctc_weight: Optional[float] = 0.0) -> None:
     """Fail early with a clear message when the model lacks the branch a method needs."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
@@ -72,7 +72,7 @@ def check_method(model, method: str, ctc_weight: float = 0.0) -> None:
         raise ValueError(f"{method}: this system was trained without the RNN-T branch (use llm_greedy/llm_beam)")
     if method == "ctc_greedy" and model.encoder_ctc is None:
         raise ValueError(f"{method}: this system was trained without the encoder CTC head (loss.encoder_ctc_weight)")
-    if ctc_weight > 0 and method.startswith("llm"):
+    if ctc_weight and method.startswith("llm"):
         if model.encoder_ctc is None:
             raise ValueError("--ctc-weight: this system has no encoder CTC head (loss.encoder_ctc_weight)")
         if model.encoder_ctc.proj.out_features != model.llm.get_input_embeddings().num_embeddings:
@@ -116,7 +116,7 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
             hyps = rnnt_beam(model.transducer, prefix, plens, opts.beam)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, plens.tolist())]
     ctc = None
-    if opts.llm.ctc_weight > 0:
+    if opts.llm.ctc_weight:  # None (unresolved): the LLM alone
         prefix, plens, ctc_logp, ctc_lens = model.encode_for_llm_and_ctc(features, feature_lens)
         ctc = CtcPrefixScorer(ctc_logp, ctc_lens, model.encoder_ctc.blank_id, model.eos_id, [model.bos_id])
     else:

@@ -1,7 +1,7 @@
 """The Python API: `Transcriber.from_pretrained(path).transcribe(audio)`.
 
-Audio of any length goes through the long-form path the decode tool uses (windows, language ID, search,
-stitching: prefixasr.decode.decoder.Decoder.long_form), so a file transcribed here gives the same words as
+Audio of any length goes through the long-form path the decode tool uses (pauses or windows, language ID,
+search, joining: prefixasr.decode.decoder.Decoder.long_form), so a file transcribed here gives the same words as
 `prefixasr.bin.decode --long-form` on the same model, features and settings. What is added here is
 only what a user's file needs first: reading and resampling audio, fbank, choosing the language.
 """
@@ -57,7 +57,7 @@ class Transcriber:
     """
 
     def __init__(self, loaded: "LoadedModel", options: DecodeOptions, device: str, window: Optional[float] = None,
-                 overlap: Optional[float] = None, max_duration: float = 100.0):
+                 overlap: Optional[float] = None, max_duration: float = 100.0, split: Optional[str] = None):
         from lhotse import Fbank, FbankConfig
 
         self.model, self.lang_map = loaded.model, loaded.lang_map
@@ -66,6 +66,7 @@ class Transcriber:
         self.window = default[0] if window is None else window
         self.overlap = default[1] if overlap is None else overlap
         self.max_duration = max_duration
+        self.split = split or self._decoder.default_split()  # how a recording is cut: pauses or windows
         make_windows(1.0, self.window, self.overlap)  # validates them
         self._fbank = Fbank(FbankConfig(num_mel_bins=self.model.cfg["input_dim"]))
 
@@ -73,7 +74,7 @@ class Transcriber:
     def from_pretrained(cls, path: PathLike, device: Optional[str] = None, method: Optional[str] = None,
                         options: Optional[DecodeOptions] = None, epoch: Optional[int] = None, avg: int = 1,
                         window: Optional[float] = None, overlap: Optional[float] = None,
-                        max_duration: float = 100.0) -> "Transcriber":
+                        max_duration: float = 100.0, split: Optional[str] = None) -> "Transcriber":
         """Load a model archive (.tar.gz from prefixasr.bin.pack), a packed directory, or an experiment
         directory (then `epoch`/`avg` pick and average checkpoints). `options` overrides `method`; no method:
         the model's own (its LLM, else its RNN-T, else its character CTC)."""
@@ -81,7 +82,7 @@ class Transcriber:
         if window is not None and overlap is not None:
             make_windows(1.0, window, overlap)  # validates window/overlap before the model is read
         return cls(load_any(path, device, epoch, avg), options or DecodeOptions(method=method), device, window,
-                   overlap, max_duration)
+                   overlap, max_duration, split)
 
     @property
     def method(self) -> str:
@@ -126,7 +127,7 @@ class Transcriber:
         if lang is None and len(self.languages) == 1:
             lang = self.languages[0]
         res = self._decoder.long_form(feats, None if predict else lang, name, self.window, self.overlap,
-                                      self.max_duration, predict=predict)
+                                      self.max_duration, predict=predict, split=self.split)
         duration = len(samples) / SAMPLE_RATE
         return Transcription(text=res.text, language=res.language, language_prob=res.language_prob,
                              segments=make_segments(clean_words(res.words, duration)), duration=duration, name=name)
