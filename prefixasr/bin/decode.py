@@ -8,7 +8,7 @@ Usage:
   python -m prefixasr.bin.decode --exp-dir exp/frozen_rnnt --cuts data/fbank/test_long_cuts.jsonl.gz \\
       --method rnnt_greedy --long-form --window 30 --overlap 5
   # long-form with the LLM: segments cut at the encoder CTC's pauses (the LLM methods' default)
-  python -m prefixasr.bin.decode --exp-dir exp/train --cuts data/fbank/test_long_cuts.jsonl.gz \
+  python -m prefixasr.bin.decode --exp-dir exp/train --cuts data/fbank/test_long_cuts.jsonl.gz \\
       --method llm_greedy --long-form --split pauses
   # joint CTC/LLM decoding (the encoder CTC's prefix score; a system's default is its config's decode.ctc_weight)
   python -m prefixasr.bin.decode --exp-dir exp/train --cuts data/fbank/test_cuts.jsonl.gz --method llm_greedy \\
@@ -74,7 +74,7 @@ def get_parser() -> argparse.ArgumentParser:
     s.add_argument("--langid", choices=LANGID_MODES, default="oracle",
                    help="language prompt from the cut (oracle) or from the language-ID head")
     lf = p.add_argument_group("long-form")
-    lf.add_argument("--long-form", action="store_true", help="decode whole recordings in overlapping windows")
+    lf.add_argument("--long-form", action="store_true", help="decode whole recordings (cut as --split says)")
     lf.add_argument("--split", choices=SPLITS, default=None,
                     help="cut recordings at the encoder CTC's pauses or into overlapping windows "
                          "(default: pauses for the LLM methods, windows for the others)")
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.exp_dir, epoch=args.epoch, avg=args.avg, device=args.device)
     dec = Decoder(loaded, options_from_args(args), args.langid, args.device)
     args.ctc_weight = dec.opts.llm.ctc_weight  # as given, or the system config's decode.ctc_weight
-    args.split = args.split or dec.default_split()
+    args.split = dec.resolve_split(args.split) if args.long_form else args.split
     decode_dir = args.decode_dir or args.exp_dir / (
         f"decode_{set_name}_{args.method}" + (f"_{args.suffix}" if args.suffix else ""))
     info = {"set": set_name, "method": args.method, "suffix": settings_suffix(args, args.avg),

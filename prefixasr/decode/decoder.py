@@ -1,5 +1,5 @@
-"""Decode with a loaded system: segment batches, or whole recordings in overlapping windows that are
-decoded in batches and stitched. Shared by prefixasr.bin.decode and prefixasr.inference, so a file
+"""Decode with a loaded system: segment batches, or whole recordings cut at pauses (joined) or in overlapping
+windows (stitched), the pieces decoded in batches. Shared by prefixasr.bin.decode and prefixasr.inference, so a file
 transcribed through the Python API gives the decode tool's words."""
 from __future__ import annotations
 
@@ -139,6 +139,15 @@ class Decoder:
         llm = self.opts.method.startswith("llm")
         return "pauses" if llm and self.model.encoder_ctc is not None else "windows"
 
+    def resolve_split(self, split: Optional[str]) -> str:
+        """`split` checked against this system (None: `default_split()`), so a bad choice fails before decoding."""
+        split = split or self.default_split()
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if split == "pauses" and self.model.encoder_ctc is None:
+            raise ValueError("--split pauses needs an encoder CTC to find the pauses; this system has none")
+        return split
+
     def _batches(self, feats: torch.Tensor, frames: List[Tuple[int, int]], max_duration: float):
         """Consecutive frame ranges of `feats` as padded (chunk, x, lens) batches of at most `max_duration` s."""
         limit = max(1, int(max_duration / FRAME_SHIFT))
@@ -162,8 +171,7 @@ class Decoder:
     def pauses(self, feats: torch.Tensor, max_duration: float, chunk: float = 30.0, **kw) -> List[Tuple[float, float]]:
         """Speech segments (seconds) of a (T, F) recording: the encoder CTC's blank frames, read in `chunk` s
         pieces, cut at pauses (`longform.pause_segments`; `kw` its options)."""
-        if self.model.encoder_ctc is None:
-            raise ValueError("--split pauses needs an encoder CTC to find the pauses; this system has none")
+        self.resolve_split("pauses")
         n, step = feats.size(0), int(round(chunk / FRAME_SHIFT))
         frames = [(s, min(s + step, n)) for s in range(0, n, step)]
         ratio = step / max(int(subsampled_length(step)), 1)  # feature frames per encoder frame
@@ -185,9 +193,7 @@ class Decoder:
         `max_duration` s per batch. `predict` (default: this decoder's --langid) picks the language with the
         language-ID head instead of using `lang`."""
         predict = self.langid == "predicted" if predict is None else predict
-        split = split or self.default_split()
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        split = self.resolve_split(split)
         if predict:
             self._check_lid()
         n = feats.size(0)
@@ -202,9 +208,10 @@ class Decoder:
             total = torch.stack([self.language_scores(x, lens).sum(0) for _, x, lens in batches]).sum(0).float().cpu()
             lang_id = int(total.argmax())
             lang, logits = self.lang_map.language(lang_id), total / len(spans)
+        elif predict:  # no speech found: no language to predict, nothing to decode
+            lang_id, lang = 0, None
         else:
-            lang_id = self.lang_id(lang, f"recording {name}") if not predict else 0
-            lang = None if predict else lang  # predicted, but no speech found
+            lang_id = self.lang_id(lang, f"recording {name}")
         hyps = []
         for chunk, x, lens in batches:
             ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)

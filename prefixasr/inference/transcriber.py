@@ -66,7 +66,7 @@ class Transcriber:
         self.window = default[0] if window is None else window
         self.overlap = default[1] if overlap is None else overlap
         self.max_duration = max_duration
-        self.split = split or self._decoder.default_split()  # how a recording is cut: pauses or windows
+        self.split = self._decoder.resolve_split(split)  # how a recording is cut: pauses or windows
         make_windows(1.0, self.window, self.overlap)  # validates them
         self._fbank = Fbank(FbankConfig(num_mel_bins=self.model.cfg["input_dim"]))
 
