@@ -110,3 +110,11 @@ def test_micro_corpus(tmp_path):
     heldout_native = {t for s in ("dev", "test") for t in texts[s]}
     assert not any(t.startswith(l) or l.startswith(t) for t in heldout_native for l in lm if l)
     assert json.loads((out / "lang" / "lang2id.json").read_text()) == {"hi": 0, "ta": 1}
+    # test_cs: test's sentences again, each followed by an English phrase, read by held-out (test) voices
+    test_text = {s.language: s.text for s in SupervisionSet.from_file(out / "manifests" / "test_supervisions.jsonl.gz")}
+    cs = SupervisionSet.from_file(out / "manifests" / "test_cs_supervisions.jsonl.gz").to_eager()
+    assert sorted(s.language for s in cs) == LANGS and stats["splits"]["test_cs"]["hi"]["utterances"] == 1
+    for s in cs:
+        native = test_text[s.language]
+        assert s.text.startswith(native + " ") and s.text[len(native) + 1:] in {"open file", "settings"}, s.text
+        assert s.speaker not in speakers["train"] | speakers["dev"]

@@ -116,25 +116,34 @@ def test_stage_option_resumes_from_that_stage(micro_run):
 
 
 def test_run_systems_compares_systems_against_both_baselines(micro_run):
-    """run_systems.sh on the micro data: two systems, the shared stages skipped, one table."""
+    """run_systems.sh on the micro data: four systems, the data stage skipped, one table with segments, whole
+    recordings and code-switched speech, the paired bootstrap intervals and the LM's perplexity per language."""
     work, _ = micro_run
     env = dict(os.environ, PATH=f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
     cmd = [
         "bash", str(RECIPE / "run_systems.sh"),
-        "--langs", " ".join(LANGS), "--systems", "rnnt_only ft_ce", "--epochs", "1",
-        "--baselines", "ft_ce", "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp_sys"),
-        "--results", str(work / "RESULTS_sys.md"),
+        "--langs", " ".join(LANGS), "--systems", "rnnt_only ft_ce ft_ce_rnnt frozen_langid", "--epochs", "1",
+        "--baselines", "ft_ce", "--compare", "ft_ce:ft_ce_rnnt ft_ce:frozen_langid",
+        "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp_sys"),
+        "--results", str(work / "RESULTS_sys.md"), "--decode_args", "--ctc-weight 0 --max-new-tokens 8",
         "--",
         "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1 --unseen_utts 1",
         "--nbpe", "60", "--nj", "1", "--avg", "1",
         "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
         "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",
-        "--decode_args", "--max-new-tokens 8",
     ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-6000:]
-    assert "Stage 0: prepare" not in out.stderr, "the shared data stages were done already"
+    assert "Stage 0: prepare" not in out.stderr, "the shared data stage was done already"
     table = (work / "RESULTS_sys.md").read_text(encoding="utf-8")
-    for system in ("rnnt_only/rnnt_greedy", "ft_ce/llm_greedy"):
+    assert "Made by `cd egs/indic && ./run_systems.sh --langs" in table.split("## Environments")[0], "no command on top"
+    for system in ("rnnt_only/rnnt_greedy", "ft_ce/llm_greedy", "ft_ce_rnnt/llm_greedy", "frozen_langid/llm_greedy"):
         assert system in table, f"{system} row missing"
     assert "rel. vs ft_ce" in table and "insertion rate" in table
+    for set_name in ("test", "test_long", "test_cs", "test_cs_long"):
+        assert f"## {set_name}: word insertion rate" in table, f"no insertion table for {set_name}"
+    assert "_langid-predicted|" in table, "the langID-prompt system is also decoded with the predicted language"
+    assert "|test|`ft_ce_rnnt/llm_greedy_" in table and "Effects with paired bootstrap" in table
+    assert (work / "RESULTS_sys_effects.png").is_file()
+    assert "## LM: held-out perplexity per language" in table and "|hi|" in table.split("## LM:")[1]
+    assert "|test|`lowres_hi0.1_ft_ce_rnnt/llm_greedy_" in table, "the low-resource pair is compared"

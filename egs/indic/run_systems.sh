@@ -1,47 +1,94 @@
 #!/usr/bin/env bash
-# Train, decode and score every system of the paper's comparison on the same data, then write one
-# results file with WER, CER and insertion rate per language, averages, and relative changes against
-# the paper's two baselines: the fine-tuned prefixLM (ft_ce) and the frozen basic soft-prompt prefixLM
-# (frozen_shared). Data, tokenizer, LM and the pre-trained encoder (stages 0-6 of asr.sh) are shared by
-# all systems; each system is asr.sh stages 7-9 with its conf/systems/<name>.yaml, starting from that
-# encoder, so reruns skip finished systems.
+# The paper's comparison, measured: train, decode and score every system of ../../conf/systems/ on the same
+# data, the same LM and the same pre-trained encoder (asr.sh stages 0-6, shared), each with the same stage-7
+# budget (../../conf/prefix/ctc_bridge.yaml), then one results file: WER, CER and insertion rate per language on
+# segments, whole recordings and code-switched speech (test_cs), the relative changes against the paper's two
+# baselines, the paper's claims with paired bootstrap 95% intervals, and the LM's held-out perplexity per language.
+# Reruns skip finished systems (asr.sh's sentinels).
 # Usage: ./run_systems.sh [options] [-- more asr.sh options]
-#   e.g. ./run_systems.sh --langs "hi ta" --epochs 8 --data_dir data_hi_ta --exp_dir exp_systems_hi_ta
+#   e.g. ./run_systems.sh --langs "bn hi ta" --data_dir data_bn_hi_ta --exp_dir exp_systems_bn_hi_ta
 set -euo pipefail
 
 systems="rnnt_only ft_ce ft_ce_ctc ft_ce_rnnt frozen_shared frozen_shared_rnnt frozen_langid frozen_langid_rnnt"  # ../../conf/systems/<name>.yaml
-epochs=10                         # training epochs of every system
+epochs=""                         # stage-7 epochs of every system; empty = the systems' own (2)
 baselines="ft_ce frozen_shared"   # the paper's two baselines (one relative column each)
+# baseline:system pairs compared with paired bootstrap intervals: the paper's two claims (RNN-T prefix-tuning;
+# frozen LLM + RNN-T + langID prompts), then beyond the paper: CTC instead of RNN-T on the prefix
+compare="ft_ce:ft_ce_rnnt frozen_shared:frozen_langid_rnnt ft_ce:ft_ce_ctc"
 langs="bn gu hi kn ml mr or pa ta te"  # languages
-data_dir=data                     # shared data (stages 0-4)
+test_sets="test test_cs"          # test_cs: test's sentences, each followed by an English phrase (code-switching)
+data_dir=data                     # shared data (stages 0-4); run.sh's own when the languages are the same
 exp_dir=exp_systems               # one sub-directory per system, plus the shared LM and pre-trained encoder
-long_form=false                   # also decode whole recordings (doubles decoding time)
-results=RESULTS_systems.md        # the comparison table (+ RESULTS_systems_*.png charts)
+long_form=true                    # also decode whole recordings
+decode_args="--ctc-weight 0"      # the LLM alone, as the paper decodes (the shared encoder CTC would even them out)
+predicted_langid=true             # also decode the langID-prompt systems with the LID head's language (not the oracle)
+lowres="hi=0.1"                   # LANG=FRACTION: a low-resource run, that share of LANG's training data for its own
+                                  # encoder pre-training and the systems below (the LM is shared); empty = none
+lowres_systems="ft_ce ft_ce_rnnt" # the low-resource systems: without and with the RNN-T loss (compared in the table)
+results=RESULTS_systems.md        # the comparison (+ RESULTS_systems_*.png charts)
 python=python3                    # interpreter for the prefixasr tools (asr.sh's --python too)
 
 cd "$(dirname "$0")"
+command_line=$(printf '%q ' ./run_systems.sh "$@")  # written at the top of ${results}
 . utils/log.sh
 . utils/parse_options.sh  # stops at "--"; the rest goes to asr.sh
 [ "${1:-}" = "--" ] && shift
 . ./path.sh  # the venv's python
+SECONDS=0
 
 # the data options of run.sh, so the two share data/ (a changed data option would redo the shared stages)
 common=(--python "${python}" --langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --bpe_type char
-        --nbpe 5000 --local_data_opts "--preset mini" --lm_config conf/lm.yaml --long_form "${long_form}")
+        --nbpe 5000 --local_data_opts "--preset mini" --lm_config conf/lm.yaml --test_sets "${test_sets}"
+        --long_form "${long_form}")
 log "shared stages 0-6: data, tokenizers, LM, pre-trained encoder"
 ./asr.sh "${common[@]}" --stage 0 --stop_stage 6 "$@"
+log "LM: held-out perplexity per language (dev sentences) -> ${exp_dir}/lm/perplexity.json"
+${python} -m prefixasr.bin.lm_perplexity --lm "${exp_dir}/lm/hf" --tokenizer "${data_dir}/lang/spm.model" \
+  --cuts "${data_dir}/fbank/dev_cuts.jsonl.gz" --output "${exp_dir}/lm/perplexity.json"
 
+epoch_args=""
+[ -n "${epochs}" ] && epoch_args="train.num_epochs=${epochs}"
 for sys in ${systems}; do
   config=../../conf/systems/${sys}.yaml
   [ -f "${config}" ] || die "no system config ${config}"
-  method=llm_greedy
-  [ "${sys}" = rnnt_only ] && method=rnnt_greedy  # no LLM: its own transducer decodes
-  log "system ${sys}: train ${epochs} epochs, decode with ${method}"
+  method=llm_greedy args=${decode_args}
+  [ "${sys}" = rnnt_only ] && method=rnnt_greedy args=""  # no LLM: its own transducer decodes
+  log "system ${sys}: train, decode with ${method} ${args}"
   ./asr.sh "${common[@]}" --stage 7 --stop_stage 9 --asr_config "${config}" --asr_tag "${sys}" \
-    --asr_args "train.num_epochs=${epochs}" --decode_methods "${method}" "$@"
+    --asr_args "${epoch_args}" --decode_methods "${method}" --decode_args "${args}" "$@"
+  if [ "${predicted_langid}" = true ] && grep -q "type: langid" "${config}"; then
+    log "system ${sys}: the prompts of the language the LID head predicts"
+    ./asr.sh "${common[@]}" --stage 9 --stop_stage 9 --asr_config "${config}" --asr_tag "${sys}" \
+      --asr_args "${epoch_args}" --decode_methods "${method}" --decode_args "${args} --langid predicted" \
+      --long_form false "$@"
+  fi
 done
 
+if [ -n "${lowres}" ]; then
+  lang=${lowres%%=*} fraction=${lowres#*=}
+  sub=train_${lang}${fraction} tag=lowres_${lang}${fraction}
+  cuts=${data_dir}/fbank/${sub}_cuts.jsonl.gz
+  if [ ! -s "${cuts}" ]; then
+    log "low-resource: ${fraction} of ${lang}'s training cuts -> ${cuts}"
+    ${python} -m prefixasr.bin.subset_cuts --cuts "${data_dir}/fbank/train_cuts.jsonl.gz" --language "${lang}" \
+      --fraction "${fraction}" --output "${cuts}"
+    # the sentinel asr.sh's training stages sign their inputs with (its first line: the content)
+    printf '%s\n%s\n' "$(md5sum < "${cuts}" | cut -c1-16)" "$(date '+%F %T.%N')" > "${data_dir}/fbank/.${sub}_cuts.done"
+  fi
+  for sys in ${lowres_systems}; do
+    log "low-resource system ${tag}_${sys}: encoder pre-training and the system on ${sub}"
+    ./asr.sh "${common[@]}" --stage 6 --stop_stage 9 --train_set "${sub}" --pretrain_tag "${tag}_pretrain" \
+      --pretrained_lm "${exp_dir}/lm/hf" --asr_config "../../conf/systems/${sys}.yaml" --asr_tag "${tag}_${sys}" \
+      --asr_args "${epoch_args}" --decode_methods llm_greedy --decode_args "${decode_args}" --test_sets test \
+      --long_form false "$@"
+  done
+  read -r -a pair <<< "${lowres_systems}"
+  [ "${#pair[@]}" -eq 2 ] && compare="${compare} ${tag}_${pair[0]}:${tag}_${pair[1]}"
+fi
+
 log "scoring and ${results}"
-${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" \
-  --baseline ${baselines}
-log "done: ${PWD}/${results}"
+preamble="Made by \`cd egs/indic && ${command_line% }\` in $((SECONDS / 60)) min on $(nproc) CPU cores (stages an earlier run finished are skipped, not counted)."
+# shellcheck disable=SC2086
+${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" --preamble "${preamble}" \
+  --baseline ${baselines} --compare ${compare} --lm-perplexity "${exp_dir}/lm/perplexity.json"
+log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s: ${PWD}/${results}"

@@ -5,10 +5,11 @@ Usage:
       --output-dir data --download-dir downloads --num-jobs 2 --seed 42 --noise-snr 20 --code-switch-prob 0.1
 
 Writes (see prefixasr/data/synthetic.py): data/audio/<split>/<lang>/*.flac,
-data/manifests/{train,dev,test,test_unseen}_{recordings,supervisions}.jsonl.gz, data/lang/lm_text.txt,
+data/manifests/{train,dev,test,test_unseen,test_cs}_{recordings,supervisions}.jsonl.gz, data/lang/lm_text.txt,
 data/lang/lang2id.json and data/synthetic_info.json (counts, hours, speed). Text comes from Debian
 translation catalogs (needs `apt-get download`; cached in --download-dir) or from --text-dir.
-Splits share no sentence and no speaker; test_unseen (--unseen-utts) has its own text source and voices.
+Splits share no sentence and no speaker; test_unseen (--unseen-utts) has its own text source and voices;
+test_cs (--cs-utts) is test's first sentences again, each followed by an English phrase (code-switching).
 Exit status 1 on bad options or missing tools.
 """
 from __future__ import annotations
@@ -38,6 +39,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--unseen-utts", type=int, default=20,
                    help="test_unseen utterances per language: sentences from other catalogs (UNSEEN_PACKAGES, or "
                         "<text-dir>/unseen/<lang>.txt) read by voice variants no other split uses; 0 = no such split")
+    g.add_argument("--cs-utts", type=int, default=20,
+                   help="test_cs utterances per language: the first test sentences, each followed by an English phrase "
+                        "read by the same test speaker (code-switched speech); 0 = no such split")
     g.add_argument("--rec-seconds", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="target length range of one long recording in seconds (default: preset)")
     g.add_argument("--min-words", type=int, default=None, help="shortest sentence used, in words (default: 4)")
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         args.preset, languages=args.languages, seed=args.seed, utts=utts,
         rec_seconds=tuple(args.rec_seconds) if args.rec_seconds else None, min_words=args.min_words,
         max_words=args.max_words, noise_snr=args.noise_snr, code_switch_prob=args.code_switch_prob,
-        unseen_utts=args.unseen_utts,
+        unseen_utts=args.unseen_utts, cs_utts=args.cs_utts,
     )
     try:
         if args.text_dir:

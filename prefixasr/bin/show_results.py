@@ -5,6 +5,10 @@ Usage:
   # the paper's comparison: relative changes against both the fine-tuned prefixLM and the frozen soft prompt
   python -m prefixasr.bin.show_results --exp-root egs/indic/exp --baseline ft_ce frozen_shared \
       --output egs/indic/RESULTS.md
+  # ... and whether the paper's claims hold: paired bootstrap intervals, the LM's perplexity per language
+  python -m prefixasr.bin.show_results --exp-root egs/indic/exp_systems --baseline ft_ce frozen_shared \
+      --compare ft_ce:ft_ce_rnnt frozen_shared:frozen_langid_rnnt --lm-perplexity egs/indic/exp_systems/lm/perplexity.json \
+      --output egs/indic/RESULTS_systems.md
 
 Reads `<exp-root>/<system>/decode_<set>_<method>[_suffix]/scores.json` (run prefixasr.bin.score first).
 Writes RESULTS.md (environment header; per test set a WER table and a CER table with a column per
@@ -13,6 +17,10 @@ system with the relative change of "avg" against it (negative is better), and in
 hallucination shares; then a word insertion-rate table: insertions / reference words in % per language,
 "avg" and "all") and one PNG bar chart per test set next to it (`<output stem>_<set>_wer.png`); then the training
 curves: each system's dev CER per epoch from `<system>/history.json`, and their plot (`<output stem>_curves.png`).
+With --compare BASE:SYSTEM, the relative WER and CER change of SYSTEM against BASE on every test set and decode
+setting both have, with a paired bootstrap 95% interval (prefixasr/scoring/effects.py) and a forest plot
+(`<output stem>_effects.png`); with --lm-perplexity, the LM's held-out perplexity per language
+(prefixasr.bin.lm_perplexity's JSON).
 A baseline is a system (exp sub-directory) or system/setting; a row is compared with the baseline's
 row of the same decode setting when there is one, else with the baseline's first row.
 Exit status: 0 ok, 1 no scored decode dir found or an unknown baseline.
@@ -20,13 +28,15 @@ Exit status: 0 ok, 1 no scored decode dir found or an unknown baseline.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 from prefixasr.common import atomic_write, setup_logging
-from prefixasr.scoring.results import (bar_chart, collect, curves_chart, curves_markdown, markdown,
-                                       training_histories)
+from prefixasr.scoring.effects import Comparison, effects_chart, effects_markdown, paired_bootstrap, utt_errors
+from prefixasr.scoring.results import (Row, bar_chart, collect, curves_chart, curves_markdown, markdown,
+                                       perplexity_markdown, training_histories)
 
 log = logging.getLogger("show_results")
 
@@ -40,13 +50,39 @@ def get_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("input/output")
     g.add_argument("--exp-root", type=Path, required=True, help="directory holding one sub-directory per system")
     g.add_argument("--output", type=Path, default=Path("RESULTS.md"), help="markdown file to write")
+    g.add_argument("--preamble", default="",
+                   help="markdown put under the title, e.g. the command that made the file and its wall time")
     g.add_argument("--no-charts", dest="charts", action="store_false", help="do not draw the PNG bar charts")
     t = p.add_argument_group("table")
     t.add_argument("--baseline", nargs="+", default=None, metavar="SYSTEM",
                    help="one or more systems (or system/setting) that relative changes are computed against; "
                         "one 'rel. vs SYSTEM' column each")
+    t.add_argument("--compare", nargs="+", default=[], metavar="BASE:SYSTEM",
+                   help="pairs of systems whose difference gets a paired bootstrap 95%% interval, per test set and "
+                        "decode setting both have")
+    t.add_argument("--bootstrap-samples", type=int, default=2000, help="bootstrap replicates per comparison")
+    t.add_argument("--lm-perplexity", type=Path, default=None,
+                   help="JSON of prefixasr.bin.lm_perplexity: a per-language perplexity table")
     p.add_argument("--log-level", default="INFO", help="logging level")
     return p
+
+
+def comparisons(rows: list[Row], pairs: list[str], num_samples: int) -> list[Comparison]:
+    """One Comparison per pair, test set, decode setting both systems have, and unit (WER, CER)."""
+    out = []
+    for pair in pairs:
+        base, _, system = pair.partition(":")
+        for r in rows:
+            if r.system != system:
+                continue
+            b = next((x for x in rows if x.system == base and x.set_name == r.set_name and x.setting == r.setting),
+                     None)
+            if b is None:
+                continue
+            for unit in ("word", "char"):
+                effects = paired_bootstrap(utt_errors(b.path, unit), utt_errors(r.path, unit), num_samples)
+                out.append(Comparison(b.name, r.name, r.set_name, unit, effects))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         log.error("%s: no */decode_*/scores.json found (run prefixasr.bin.score first)", args.exp_root)
         return 1
-    unknown = [b for b in args.baseline or [] if not any(b in (r.system, r.name) for r in rows)]
+    bad = [p for p in args.compare if p.count(":") != 1]
+    if bad:
+        log.error("--compare takes BASE:SYSTEM pairs, got %s", " ".join(bad))
+        return 1
+    named = [n for p in args.compare for n in p.split(":")]
+    unknown = [b for b in (args.baseline or []) + named if not any(b in (r.system, r.name) for r in rows)]
     if unknown:
         log.error("baseline %s not among the systems: %s", ", ".join(map(repr, unknown)),
                   sorted({r.name for r in rows}))
@@ -72,7 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.charts and histories:
         curves_png = args.output.with_name(f"{args.output.stem}_curves.png")
         curves_chart(histories, curves_png)
-    text = markdown(rows, args.baseline, charts, repo_dir=Path(__file__).resolve().parent)
+    text = markdown(rows, args.baseline, charts, repo_dir=Path(__file__).resolve().parent, preamble=args.preamble)
+    try:
+        comps = comparisons(rows, args.compare, args.bootstrap_samples)
+    except ValueError as err:
+        log.error("%s", err)
+        return 1
+    effects_png = None
+    if args.charts and comps:
+        effects_png = args.output.with_name(f"{args.output.stem}_effects.png")
+        effects_chart(comps, effects_png)
+    text += "\n".join(effects_markdown(comps, effects_png.name if effects_png else None))
+    if args.lm_perplexity:
+        text += "\n".join(perplexity_markdown(json.loads(args.lm_perplexity.read_text(encoding="utf-8"))))
     text += "\n".join(curves_markdown(histories, curves_png.name if curves_png else None))
     with atomic_write(args.output) as f:
         f.write(text)

@@ -10,6 +10,8 @@ Outputs under `output_dir` (the recipe's `data/`):
 Splits share no sentence (dev/test sentences never reach train or LM text) and no speaker.
 The optional `test_unseen` split is the out-of-domain check: sentences from other programs' catalogs
 (never in train, dev, test or LM text) read by espeak-ng voice variants no other split uses.
+The optional `test_cs` split is the code-switching check: the first test sentences again, each followed by an
+English phrase that the same (test) speaker reads, so it pairs with `test` sentence by sentence.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from prefixasr.data.tts import UNSEEN_VARIANTS, Speaker, all_speakers
 
 SPLITS = ("train", "dev", "test")
 UNSEEN = "test_unseen"
+CODE_SWITCHED = "test_cs"
 DEFAULT_LANGUAGES = ["bn", "gu", "hi", "kn", "ml", "mr", "or", "pa", "ta", "te"]
 
 
@@ -43,6 +46,7 @@ class SyntheticConfig:
     preset: str = "mini"
     utts: Dict[str, int] = field(default_factory=dict)  # utterances per language per split
     unseen_utts: int = 20  # test_unseen utterances per language (0: no such split)
+    cs_utts: int = 20  # test_cs utterances per language (at most the test split's; 0: no such split)
     rec_seconds: Tuple[float, float] = (50.0, 70.0)  # target length range of one long recording
     min_words: int = 4
     max_words: int = 14
@@ -122,7 +126,7 @@ def split_speakers(seed: int) -> Dict[str, List[Speaker]]:
     random.Random(seed).shuffle(speakers)
     k = max(1, len(speakers) // 10)
     return {"test": speakers[:k], "dev": speakers[k: 2 * k], "train": speakers[2 * k:],
-            UNSEEN: all_speakers(UNSEEN_VARIANTS)}
+            UNSEEN: all_speakers(UNSEEN_VARIANTS), CODE_SWITCHED: speakers[:k]}
 
 
 def _estimate_seconds(text: str, speaker: Speaker) -> float:
@@ -140,12 +144,13 @@ def plan_recordings(
         for lang in cfg.languages:
             rng = random.Random(f"{cfg.seed}-{split}-{lang}")
             sents = list(splits[split][lang])
+            switch_prob = 1.0 if split == CODE_SWITCHED else cfg.code_switch_prob
             while sents:
                 spk = rng.choice(speakers[split])
                 target, total, utts = rng.uniform(*cfg.rec_seconds), 0.0, []
                 while sents and total < target:
                     text = sents.pop(0)
-                    en = rng.choice(english) if english and rng.random() < cfg.code_switch_prob else None
+                    en = rng.choice(english) if english and rng.random() < switch_prob else None
                     utts.append(UttPlan(text, en))
                     total += _estimate_seconds(text, spk) + 0.75
                 rec_id = f"{split}_{lang}_{len([p for p in plans if p.split == split and p.lang == lang]):04d}"
@@ -167,6 +172,7 @@ def build_corpus(
     """Synthesise the corpus into `output_dir`; returns the summary also written to synthetic_info.json.
 
     `unseen`: sentences of another text source for the test_unseen split (none: no such split).
+    The test_cs split needs English phrases (`english`); without them it is left out with a warning.
     """
     out = Path(output_dir)
     if cfg.code_switch_prob > 0 and not english:
@@ -174,6 +180,10 @@ def build_corpus(
     splits, lm_text = split_sentences(sentences, cfg)
     if unseen and cfg.unseen_utts > 0:
         splits[UNSEEN] = unseen_sentences(unseen, sentences, cfg)
+    if cfg.cs_utts > 0 and english:
+        splits[CODE_SWITCHED] = {lang: splits["test"][lang][: cfg.cs_utts] for lang in cfg.languages}
+    elif cfg.cs_utts > 0:
+        logging.warning("no English phrases: no %s split", CODE_SWITCHED)
     plans = plan_recordings(splits, english, cfg, out / "audio")
     logging.info("synthesising %d long recordings, %d languages, %d jobs", len(plans), len(cfg.languages), num_jobs)
     results = {}

@@ -113,6 +113,10 @@ def scores_json(scores: Scores, extra: dict | None = None) -> dict:
         },
         "hallucination": scores.hallucination,
         "hallucinated_utts": [s.utt for s in scores.utts if s.is_long or s.loop_repeats],
+        # per utterance [lang, ref words, word errors, ref chars, char errors]: paired bootstrap intervals
+        # between systems (prefixasr/scoring/effects.py)
+        "per_utt": {s.utt: [s.lang, s.word.ref_len, s.word.errors, s.char.ref_len, s.char.errors]
+                    for s in scores.utts},
     }
     out.update(extra or {})
     return out

@@ -36,6 +36,7 @@ class Row:
     lid_acc: Optional[float] = None  # language-ID accuracy of the LID head (systems with one)
     per_lang_ins: Optional[Dict[str, float]] = None  # word insertion rate (%) per language; None: not in scores.json
     all_ins: Optional[float] = None  # pooled word insertion rate (%)
+    path: str = ""  # its scores.json
 
     @property
     def avg_wer(self) -> float:
@@ -85,6 +86,7 @@ def collect(exp_root: PathLike) -> List[Row]:
             lid_acc=js.get("decode_info", {}).get("langid_accuracy"),
             per_lang_ins=None if None in per_ins.values() else per_ins,
             all_ins=_ins_rate(js["wer"]),
+            path=str(p),
         ))
     return rows
 
@@ -139,11 +141,13 @@ def _baseline_row(rows: List[Row], baseline: Optional[str], row: Row) -> Optiona
 
 
 def markdown(rows: List[Row], baseline: Union[None, str, Sequence[str]] = None,
-             charts: Optional[Dict[str, str]] = None, repo_dir: Optional[PathLike] = None) -> str:
-    """RESULTS.md text. `baseline`: one system name or several; each gets a "rel. vs <name>" column."""
+             charts: Optional[Dict[str, str]] = None, repo_dir: Optional[PathLike] = None,
+             preamble: str = "") -> str:
+    """RESULTS.md text. `baseline`: one system name or several; each gets a "rel. vs <name>" column.
+    `preamble`: markdown put under the title (how the file was made)."""
     bases = _baselines(baseline)
     against = ", ".join(f"`{b}`" for b in bases)
-    lines = ["# RESULTS", ""] + environment_header(repo_dir)
+    lines = ["# RESULTS", ""] + ([preamble.strip(), ""] if preamble.strip() else []) + environment_header(repo_dir)
     for set_name in sorted({r.set_name for r in rows}):
         srows = [r for r in rows if r.set_name == set_name]
         langs = sorted({lang for r in srows for lang in r.per_lang_wer})
@@ -214,6 +218,17 @@ def bar_chart(rows: List[Row], set_name: str, out_png: PathLike) -> None:
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(out_png)
+
+
+def perplexity_markdown(js: dict) -> List[str]:
+    """The LM's held-out perplexity per language (prefixasr.bin.lm_perplexity's JSON)."""
+    lines = ["## LM: held-out perplexity per language", "",
+             f"`{js['lm']}` on the transcripts of `{js['cuts']}` (sentences the LM never trained on), per token.", "",
+             "|language|perplexity|tokens|sentences|", "|---|---|---|---|"]
+    for lang, v in js["per_lang"].items():
+        lines.append(f"|{lang}|{_fmt(v['perplexity'])}|{v['tokens']}|{v['sentences']}|")
+    lines += [f"|all|{_fmt(js['all']['perplexity'])}|{js['all']['tokens']}||", ""]
+    return lines
 
 
 def training_histories(exp_root: PathLike) -> Dict[str, List[dict]]:

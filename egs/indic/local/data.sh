@@ -20,6 +20,7 @@ train_utts=""           # synthetic only: train utterances per language (empty: 
 dev_utts=""             # synthetic only: dev utterances per language (empty: the preset's)
 test_utts=""            # synthetic only: test utterances per language (empty: the preset's)
 unseen_utts=20          # synthetic only: test_unseen utterances per language (other text source, other voices; 0 = none)
+cs_utts=20              # synthetic only: test_cs utterances per language (test sentences + an English phrase; 0 = none)
 download_dir=downloads  # synthetic only: cache of the Debian packages and harvested text
 text_dir=""             # synthetic only: use <text_dir>/<lang>.txt sentences instead of harvesting
 nj=2                    # parallel jobs
@@ -42,7 +43,8 @@ case "${data}" in
     [ -n "${text_dir}" ] && opts+=(--text-dir "${text_dir}")
     ${python} -m prefixasr.bin.prepare_synthetic --preset "${preset}" --languages "${lang_list[@]}" \
       --seed "${seed}" --output-dir "${data_dir}" --download-dir "${download_dir}" --num-jobs "${nj}" \
-      --code-switch-prob "${code_switch_prob}" --unseen-utts "${unseen_utts}" "${opts[@]}"
+      --code-switch-prob "${code_switch_prob}" --unseen-utts "${unseen_utts}" \
+      --cs-utts "${cs_utts}" "${opts[@]}"
     ;;  # it also writes lang2id.json and an LM text free of dev/test sentences
   fleurs)
     need FLEURS "${FLEURS}"

@@ -1,0 +1,73 @@
+"""Paired bootstrap intervals: a real difference is found, no difference is not, and show_results reports both."""
+import json
+
+import pytest
+
+from prefixasr.bin import score, show_results
+from prefixasr.scoring.effects import paired_bootstrap, utt_errors
+
+
+def _errors(errs_by_lang, words=10):
+    """{utt: (lang, words, errors)} from {lang: [errors of each utterance]}."""
+    return {f"{lang}_{i:03d}": (lang, words, e) for lang, errs in errs_by_lang.items() for i, e in enumerate(errs)}
+
+
+def test_a_consistent_gain_is_significant_and_its_interval_holds_the_point():
+    base = _errors({"hi": [4] * 30, "ta": [3] * 30})
+    system = _errors({"hi": [2] * 30, "ta": [3] * 29 + [2]})
+    effects = paired_bootstrap(base, system, num_samples=500)
+    hi, ta, avg = effects
+    assert (hi.lang, ta.lang, avg.lang) == ("hi", "ta", "avg")
+    assert hi.rel == pytest.approx(-50.0) and hi.low == pytest.approx(-50.0) and hi.verdict == "better"
+    assert ta.verdict == "no difference" and ta.low < 0 <= ta.high  # one utterance of 30 differs
+    # avg: macro average of 40% and 30% against 20% and 29.67%
+    assert avg.base == pytest.approx(35.0) and avg.system == pytest.approx((20 + 89 / 3) / 2)
+    assert avg.low <= avg.rel <= avg.high < 0 and avg.verdict == "better"
+
+
+def test_noise_gives_an_interval_around_zero():
+    import random
+
+    rng = random.Random(0)
+    errs = {"hi": [rng.randint(0, 6) for _ in range(40)]}
+    shuffled = {"hi": [e + rng.choice([-1, 0, 1]) if e else e for e in errs["hi"]]}
+    avg = paired_bootstrap(_errors(errs), _errors(shuffled), num_samples=500)[-1]
+    assert avg.low < 0 < avg.high and avg.verdict == "no difference"
+
+
+def test_different_utterances_are_an_error():
+    with pytest.raises(ValueError, match="different utterances"):
+        paired_bootstrap(_errors({"hi": [1, 2]}), _errors({"hi": [1]}))
+
+
+def _decode_dir(root, system, hyps, refs, langs):
+    d = root / system / "decode_test_llm_greedy"
+    d.mkdir(parents=True)
+    for name, m in (("text", hyps), ("ref", refs), ("utt2lang", langs)):
+        (d / name).write_text("".join(f"{k} {v}\n" for k, v in m.items()), encoding="utf-8")
+    assert score.main([str(d), "--no-sclite", "--log-level", "WARNING"]) == 0
+    return d
+
+
+def test_show_results_compares_pairs_with_intervals_and_perplexity(tmp_path):
+    refs = {f"u{i:02d}": "a b c d" for i in range(20)}
+    langs = {u: ("hi" if i % 2 else "bn") for i, u in enumerate(refs)}
+    exp = tmp_path / "exp"
+    d = _decode_dir(exp, "ft_ce", {u: "a x y d" for u in refs}, refs, langs)  # 50% WER
+    _decode_dir(exp, "ft_ce_rnnt", {u: "a b c d" if i % 4 else "a b x d" for i, u in enumerate(refs)}, refs, langs)
+    per_utt = json.loads((d / "scores.json").read_text(encoding="utf-8"))["per_utt"]
+    assert per_utt["u01"] == ["hi", 4, 2, 7, 2] and utt_errors(d / "scores.json")["u01"] == ("hi", 4, 2)
+    ppl = tmp_path / "ppl.json"
+    ppl.write_text(json.dumps({"lm": "exp/lm/hf", "cuts": "dev", "per_lang": {"hi": {"perplexity": 7.5, "tokens": 90,
+                   "sentences": 3}}, "all": {"perplexity": 7.5, "tokens": 90}}), encoding="utf-8")
+    out = tmp_path / "RESULTS.md"
+    assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--baseline", "ft_ce", "--compare",
+                              "ft_ce:ft_ce_rnnt", "--lm-perplexity", str(ppl), "--bootstrap-samples", "200"]) == 0
+    md = out.read_text(encoding="utf-8")
+    assert "## Effects with paired bootstrap 95% intervals" in md
+    row = next(l for l in md.splitlines() if l.startswith("|test|`ft_ce_rnnt/llm_greedy` vs `ft_ce/llm_greedy`|WER|"))
+    assert "|50.00|6.25|-87.5%|" in row and row.endswith("|better|")
+    assert "|hi|7.50|90|3|" in md
+    assert (tmp_path / "RESULTS_effects.png").read_bytes()[:4] == b"\x89PNG"
+    assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--compare", "ft_ce-ft_ce_rnnt"]) == 1
+    assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--compare", "ft_ce:nope"]) == 1
