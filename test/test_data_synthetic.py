@@ -46,6 +46,17 @@ def test_planning_is_deterministic_and_disjoint(tmp_path):
         split_sentences(sents, make_config("mini", languages=LANGS))
 
 
+def test_shorter_train_recordings_bring_more_voices_and_leave_test_alone(tmp_path):
+    sents, en = read_text_dir(_text_dir(tmp_path), LANGS)
+    base, short = _cfg(), _cfg(train_rec_seconds=(0.5, 0.5))  # one sentence per train recording
+    plans = {c.train_rec_seconds: plan_recordings(split_sentences(sents, c)[0], en, c, tmp_path) for c in (base, short)}
+    one_each = [p for p in plans[(0.5, 0.5)] if p.split == "train"]
+    assert len(one_each) == 3 * len(LANGS) and all(len(p.utts) == 1 for p in one_each)
+    assert len([p for p in plans[None] if p.split == "train"]) < len(one_each)
+    held_out = [[(p.rec_id, p.speaker, p.utts) for p in ps if p.split != "train"] for ps in plans.values()]
+    assert held_out[0] == held_out[1], "dev/test recordings must not depend on the train split's lengths"
+
+
 def test_mix_at_snr_hits_the_target():
     rng = np.random.default_rng(0)
     speech = np.zeros(32000, dtype=np.float32)

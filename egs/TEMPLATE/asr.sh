@@ -234,6 +234,10 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     ${train_cmd} "${lm_exp}/log/train_lm.log" ${python} -m prefixasr.bin.train_lm --config "${lm_config}" \
       --exp-dir "${lm_exp}" ${resume_opt} data.text="${lang_dir}/lm_text.txt" data.tokenizer="${lang_dir}/spm.model" \
       ${lm_args}
+    log "Stage 5: the LM's held-out perplexity per language on ${valid_set} -> ${lm_exp}/perplexity.json"
+    ${train_cmd} "${lm_exp}/log/perplexity.log" ${python} -m prefixasr.bin.lm_perplexity --lm "${lm_exp}/hf" \
+      --tokenizer "${lang_dir}/spm.model" --cuts "${data_dir}/fbank/${valid_set}_cuts.jsonl.gz" \
+      --output "${lm_exp}/perplexity.json"
     mark_done "${lm_exp}/.done" "${sig5}"
   fi
 fi

@@ -44,6 +44,9 @@ def get_parser() -> argparse.ArgumentParser:
                         "read by the same test speaker (code-switched speech); 0 = no such split")
     g.add_argument("--rec-seconds", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="target length range of one long recording in seconds (default: preset)")
+    g.add_argument("--train-rec-seconds", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="the same for the train split only: shorter train recordings, more voices per hour of "
+                        "training speech (default: --rec-seconds)")
     g.add_argument("--min-words", type=int, default=None, help="shortest sentence used, in words (default: 4)")
     g.add_argument("--max-words", type=int, default=None, help="longest sentence used, in words (default: preset)")
     g = p.add_argument_group("augmentation")
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_config(
         args.preset, languages=args.languages, seed=args.seed, utts=utts,
         rec_seconds=tuple(args.rec_seconds) if args.rec_seconds else None, min_words=args.min_words,
+        train_rec_seconds=tuple(args.train_rec_seconds) if args.train_rec_seconds else None,
         max_words=args.max_words, noise_snr=args.noise_snr, code_switch_prob=args.code_switch_prob,
         unseen_utts=args.unseen_utts, cs_utts=args.cs_utts,
     )

@@ -48,6 +48,8 @@ class SyntheticConfig:
     unseen_utts: int = 20  # test_unseen utterances per language (0: no such split)
     cs_utts: int = 20  # test_cs utterances per language (at most the test split's; 0: no such split)
     rec_seconds: Tuple[float, float] = (50.0, 70.0)  # target length range of one long recording
+    # the train split's, if not rec_seconds: one speaker per recording, so shorter ones bring more voices per hour
+    train_rec_seconds: Optional[Tuple[float, float]] = None
     min_words: int = 4
     max_words: int = 14
     noise_snr: Optional[float] = None
@@ -147,7 +149,8 @@ def plan_recordings(
             switch_prob = 1.0 if split == CODE_SWITCHED else cfg.code_switch_prob
             while sents:
                 spk = rng.choice(speakers[split])
-                target, total, utts = rng.uniform(*cfg.rec_seconds), 0.0, []
+                seconds = cfg.train_rec_seconds if split == "train" and cfg.train_rec_seconds else cfg.rec_seconds
+                target, total, utts = rng.uniform(*seconds), 0.0, []
                 while sents and total < target:
                     text = sents.pop(0)
                     en = rng.choice(english) if english and rng.random() < switch_prob else None

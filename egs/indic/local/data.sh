@@ -19,6 +19,7 @@ code_switch_prob=0.0    # synthetic only: share of utterances ending in an Engli
 train_utts=""           # synthetic only: train utterances per language (empty: the preset's)
 dev_utts=""             # synthetic only: dev utterances per language (empty: the preset's)
 test_utts=""            # synthetic only: test utterances per language (empty: the preset's)
+train_rec_seconds=""    # synthetic only: MIN,MAX seconds of a train recording, one speaker each (empty: the preset's)
 unseen_utts=20          # synthetic only: test_unseen utterances per language (other text source, other voices; 0 = none)
 cs_utts=20              # synthetic only: test_cs utterances per language (test sentences + an English phrase; 0 = none)
 download_dir=downloads  # synthetic only: cache of the Debian packages and harvested text
@@ -40,6 +41,7 @@ case "${data}" in
     [ -n "${train_utts}" ] && opts+=(--train-utts "${train_utts}")
     [ -n "${dev_utts}" ] && opts+=(--dev-utts "${dev_utts}")
     [ -n "${test_utts}" ] && opts+=(--test-utts "${test_utts}")
+    [ -n "${train_rec_seconds}" ] && opts+=(--train-rec-seconds "${train_rec_seconds%,*}" "${train_rec_seconds#*,}")
     [ -n "${text_dir}" ] && opts+=(--text-dir "${text_dir}")
     ${python} -m prefixasr.bin.prepare_synthetic --preset "${preset}" --languages "${lang_list[@]}" \
       --seed "${seed}" --output-dir "${data_dir}" --download-dir "${download_dir}" --num-jobs "${nj}" \
