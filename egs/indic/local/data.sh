@@ -41,7 +41,10 @@ case "${data}" in
     [ -n "${train_utts}" ] && opts+=(--train-utts "${train_utts}")
     [ -n "${dev_utts}" ] && opts+=(--dev-utts "${dev_utts}")
     [ -n "${test_utts}" ] && opts+=(--test-utts "${test_utts}")
-    [ -n "${train_rec_seconds}" ] && opts+=(--train-rec-seconds "${train_rec_seconds%,*}" "${train_rec_seconds#*,}")
+    if [ -n "${train_rec_seconds}" ]; then
+      [[ "${train_rec_seconds}" == *,* ]] || die "--train_rec_seconds takes MIN,MAX (e.g. 10,20), got '${train_rec_seconds}'"
+      opts+=(--train-rec-seconds "${train_rec_seconds%,*}" "${train_rec_seconds#*,}")
+    fi
     [ -n "${text_dir}" ] && opts+=(--text-dir "${text_dir}")
     ${python} -m prefixasr.bin.prepare_synthetic --preset "${preset}" --languages "${lang_list[@]}" \
       --seed "${seed}" --output-dir "${data_dir}" --download-dir "${download_dir}" --num-jobs "${nj}" \
