@@ -106,7 +106,7 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     # per stage: 3 sets for manifests/cuts; features for 3 sets + the long test cuts; decode 2 forms x 2 jobs
     assert tools(calls) == (["import_kaldi"] * 3 + ["prepare_lang", "validate_manifests"] + ["make_cuts"] * 3
                             + ["compute_fbank"] * 4
-                            + ["train_tokenizer", "train_lm", "train", "train", "average_checkpoints"]
+                            + ["train_tokenizer", "train_lm", "lm_perplexity", "train", "train", "average_checkpoints"]
                             + ["decode"] * 4 + ["show_results", "pack"])
     jobs = sorted(c.split("--job-index ")[1].split()[0] for c in calls if "decode_test_long_llm_greedy" in c)
     assert jobs == ["0", "1"]  # JOB substituted by run.pl, then $((JOB-1)) expanded by the job's shell
@@ -142,7 +142,7 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     assert tools(calls) == ["train"]
 
 
-DOWNSTREAM_OF_TOKENIZER = (["train_tokenizer", "train_lm", "train", "train", "average_checkpoints"]
+DOWNSTREAM_OF_TOKENIZER = (["train_tokenizer", "train_lm", "lm_perplexity", "train", "train", "average_checkpoints"]
                            + ["decode"] * 4 + ["pack"])
 
 

@@ -13,6 +13,8 @@ valid_set=dev
 test_sets="test test_unseen"   # test_unseen: other text source, voices never used in training (local/data.sh)
 bpe_type=char             # characters are the LLM's tokens as they are the encoder's (~540 over ten scripts;
 nbpe=5000                 # then only an upper bound): word pieces do not train in the CPU budget (docs/convergence.md)
+# 10-20 s train recordings, one speaker each: 3x the voices for the same speech (docs/convergence.md D2)
+local_data_opts="--preset mini --train_rec_seconds 10,20"
 
 cd "$(dirname "$0")"
 ./asr.sh \
@@ -20,7 +22,7 @@ cd "$(dirname "$0")"
   --train_set "${train_set}" \
   --valid_set "${valid_set}" \
   --test_sets "${test_sets}" \
-  --local_data_opts "--preset mini" \
+  --local_data_opts "${local_data_opts}" \
   --bpe_type "${bpe_type}" \
   --nbpe "${nbpe}" \
   --decode_methods "llm_greedy rnnt_greedy" \
