@@ -136,10 +136,12 @@ def test_train_lm_reading_exercises_teach_the_lm_to_read_its_prefix(tmp_path):
                valid_interval=100, reading_fraction=0.5, reading_error_rate=0.0)
     assert train_lm.main(["--config", str(tmp_path / "lm.yaml"), "--exp-dir", str(tmp_path / "lm")]) == 0
     log = (tmp_path / "lm" / "train_lm.log").read_text()
-    reading = [float(x.split()[0]) for x in log.split("held-out reading loss ")[1:]]
+    reading = [float(x.split(",")[0]) for x in log.split("held-out reading loss ")[1:]]
+    errors = [float(x.split("%")[0]) for x in log.split("token errors ")[1:]]
     final_ppl = json.loads((tmp_path / "lm" / "result.json").read_text())["valid_perplexity"]
     # reading an exact copy must beat predicting the text from its own past
     assert reading[-1] < 0.3 * reading[0] and reading[-1] < 0.5 * math.log(final_ppl), (reading, final_ppl)
+    assert errors[-1] < 0.5 * errors[0], errors
 
 
 def test_train_lm_resumes_to_the_same_model(tmp_path, monkeypatch):

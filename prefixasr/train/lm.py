@@ -18,7 +18,7 @@ import torch
 
 from prefixasr.common import atomic_save_torch
 from prefixasr.model.config import MODEL_DEFAULTS, merge
-from prefixasr.train.lm_reading import reading_loss, reading_rows
+from prefixasr.train.lm_reading import IGNORE, reading_loss, reading_rows
 from prefixasr.train.optim import build_optimizer, build_scheduler
 
 LM_DEFAULTS: Dict[str, Any] = {
@@ -134,11 +134,17 @@ class Reading:
 
     @torch.no_grad()
     def report(self, llm: torch.nn.Module, device: torch.device) -> str:
-        """Held-out reading loss per token, against the noisy copy's own error rate."""
+        """Held-out reading loss per token and the share of tokens whose argmax is wrong (teacher-forced),
+        against the noisy copy's own error rate: a reader worth freezing writes fewer errors than it reads."""
         llm.eval()
-        value = float(reading_loss(llm, self.valid, device))
+        input_ids, labels, positions, mask = (t.to(device) for t in self.valid)
+        out = llm(input_ids=input_ids, labels=labels, position_ids=positions, attention_mask=mask)
+        pred, gold = out.logits[:, :-1].argmax(-1), labels[:, 1:]
+        scored = gold != IGNORE
+        errors = float((pred[scored] != gold[scored]).float().mean())
         llm.train()
-        return f"; held-out reading loss {value:.3f} (copies at {self.rate:.0%} errors)"
+        return (f"; held-out reading loss {float(out.loss):.3f}, token errors {errors:.1%} "
+                f"(copies at {self.rate:.0%} errors)")
 
 
 RESUME_FILE = "checkpoint.pt"  # the training state at the last validation, for resume=True
