@@ -147,9 +147,9 @@ def plan_recordings(
             rng = random.Random(f"{cfg.seed}-{split}-{lang}")
             sents = list(splits[split][lang])
             switch_prob = 1.0 if split == CODE_SWITCHED else cfg.code_switch_prob
+            seconds = cfg.train_rec_seconds if split == "train" and cfg.train_rec_seconds else cfg.rec_seconds
             while sents:
                 spk = rng.choice(speakers[split])
-                seconds = cfg.train_rec_seconds if split == "train" and cfg.train_rec_seconds else cfg.rec_seconds
                 target, total, utts = rng.uniform(*seconds), 0.0, []
                 while sents and total < target:
                     text = sents.pop(0)
