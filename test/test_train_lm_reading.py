@@ -2,7 +2,9 @@
 restart at the copy; labels on the text only (that a tiny LM learns to read them: test_train_tools)."""
 import random
 
-from prefixasr.train.lm_reading import IGNORE, corrupt, reading_rows
+import torch
+
+from prefixasr.train.lm_reading import IGNORE, corrupt, reading_rows, token_errors
 
 
 def _edits(a, b):
@@ -30,3 +32,11 @@ def test_rows_restart_positions_and_label_only_the_text():
     assert ids[1, :6].tolist() == [8, 9, 2, 8, 9, 3] and mask[1].tolist() == [1] * 6 + [0, 0]
     long = reading_rows([list(range(10, 40))], 2, 3, max_len=16, rate=0.5, rng=random.Random(1))[0]
     assert long.size(1) <= 16
+
+
+def test_token_errors_count_only_labelled_tokens_after_the_shift():
+    # cell t predicts label t+1; the copy's cells (IGNORE) are not counted whatever they predict
+    labels = torch.tensor([[IGNORE, IGNORE, 5, 6, 7]])
+    pred = torch.tensor([[9, 5, 6, 1, 0]])  # predicts 5, 6 right; 1 for 7 wrong; the last cell has no label
+    logits = torch.nn.functional.one_hot(pred, 10).float()
+    assert abs(token_errors(logits, labels) - 1 / 3) < 1e-6

@@ -176,6 +176,18 @@ def test_changed_options_redo_their_stage_and_every_stage_after(recipe) -> None:
     assert tools(calls)[:3] == ["import_kaldi"] * 3 and tools(calls)[-len(DOWNSTREAM_OF_TOKENIZER):] == DOWNSTREAM_OF_TOKENIZER
 
 
+def test_an_edited_included_config_redoes_training(recipe) -> None:
+    d = recipe.dir
+    (d / "conf/mine.yaml").write_text("include: [train.yaml]\n", encoding="utf-8")
+    r, _ = recipe("--asr_config", "conf/mine.yaml")
+    assert r.returncode == 0, r.stderr
+    with open(d / "conf/train.yaml", "a", encoding="utf-8") as f:  # the included file, not the one named
+        f.write("# edited\n")
+    r, calls = recipe("--asr_config", "conf/mine.yaml")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == ["train", "average_checkpoints"] + ["decode"] * 4 + ["pack"]
+
+
 def test_template_defaults_prepare_the_synthetic_corpus_with_the_recipe_python(recipe) -> None:
     # --data is the template's default (synthetic); --python and --nj reach stage 0
     r, calls = recipe("--data", "synthetic", "--nj", "3", "--stop_stage", "0")

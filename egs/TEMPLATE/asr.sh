@@ -80,6 +80,13 @@ llm_path=${lm_exp}/hf  # the pre-trained LM in Hugging Face format
 # any redone stage invalidate the stages after it).
 signature() { printf '%s\n' "$@" | md5sum | cut -c1-16; }
 stamp() { if [ -f "$1" ]; then md5sum < "$1" | cut -c1-16; else echo "absent:$1"; fi; }  # a file's content
+# a config's content and that of every file its include: lists name, recursively, so an edited building
+# block redoes the stages that read it (utils/config_files.py reads YAML only: path.sh's python3, which
+# starts in 0.1 s, not ${python}; a bad include is reported by it here and by the training tool after)
+config_stamp() {
+  [ -f "$1" ] || { echo "absent:$1"; return; }
+  python3 utils/config_files.py "$1" | while read -r f; do stamp "${f}"; done
+}
 # is_done <sentinel> <signature>: true when that work finished before from the same inputs (then say so).
 is_done() {
   [ -f "$1" ] || return 1
@@ -221,7 +228,7 @@ train_inputs() {
 }
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-  sig5=$(signature "$(stamp "${lang_dir}/.tokenizer.done")" "$(stamp "${lm_config}")" "${lm_args}")
+  sig5=$(signature "$(stamp "${lang_dir}/.tokenizer.done")" "$(config_stamp "${lm_config}")" "${lm_args}")
   if [ -n "${pretrained_lm}" ]; then
     log "Stage 5: using the pretrained LM ${pretrained_lm}; nothing to pre-train"
   elif ! is_done "${lm_exp}/.done" "${sig5}"; then
@@ -262,7 +269,7 @@ train() {
 }
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-  sig6=$(signature "$(train_inputs)" "$(stamp "${pretrain_config}")" "${pretrain_args}")
+  sig6=$(signature "$(train_inputs)" "$(config_stamp "${pretrain_config}")" "${pretrain_args}")
   if [ -z "${pretrain_config}" ]; then
     log "Stage 6: no --pretrain_config; the systems train their encoders from scratch"
   elif ! is_done "${pretrain_exp}/.train.done" "${sig6}"; then
@@ -279,7 +286,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   [ -n "${pretrained_lm}" ] || lm_input=$(stamp "${lm_exp}/.done")
   pretrain_input=""
   [ -n "${pretrain_config}" ] && pretrain_input="$(stamp "${pretrain_exp}/.train.done") ${pretrain_avg}"
-  sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(stamp "${asr_config}")" "${asr_args}")
+  sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(config_stamp "${asr_config}")" "${asr_args}")
   if ! is_done "${asr_exp}/.train.done" "${sig7}"; then
     log "Stage 7: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
     fresh_exp "${asr_exp}" "${sig7}"

@@ -18,7 +18,7 @@ import torch
 
 from prefixasr.common import atomic_save_torch
 from prefixasr.model.config import MODEL_DEFAULTS, merge
-from prefixasr.train.lm_reading import IGNORE, reading_loss, reading_rows
+from prefixasr.train.lm_reading import reading_forward, reading_rows, token_errors
 from prefixasr.train.optim import build_optimizer, build_scheduler
 
 LM_DEFAULTS: Dict[str, Any] = {
@@ -130,18 +130,15 @@ class Reading:
 
     def loss(self, llm: torch.nn.Module, n: int, device: torch.device) -> torch.Tensor:
         rows = reading_rows(self.rng.sample(self.train, n), self.bos, self.eos, self.max_len, self.rate, self.rng)
-        return reading_loss(llm, rows, device)
+        return reading_forward(llm, rows, device)[0].loss
 
     @torch.no_grad()
     def report(self, llm: torch.nn.Module, device: torch.device) -> str:
         """Held-out reading loss per token and the share of tokens whose argmax is wrong (teacher-forced),
         against the noisy copy's own error rate: a reader worth freezing writes fewer errors than it reads."""
         llm.eval()
-        input_ids, labels, positions, mask = (t.to(device) for t in self.valid)
-        out = llm(input_ids=input_ids, labels=labels, position_ids=positions, attention_mask=mask)
-        pred, gold = out.logits[:, :-1].argmax(-1), labels[:, 1:]
-        scored = gold != IGNORE
-        errors = float((pred[scored] != gold[scored]).float().mean())
+        out, labels = reading_forward(llm, self.valid, device)
+        errors = token_errors(out.logits, labels)
         llm.train()
         return (f"; held-out reading loss {float(out.loss):.3f}, token errors {errors:.1%} "
                 f"(copies at {self.rate:.0%} errors)")

@@ -11,7 +11,7 @@ characters), so the LM learns the reading before it ever hears speech.
 from __future__ import annotations
 
 import random
-from typing import List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import torch
 
@@ -61,6 +61,14 @@ def reading_rows(sentences: Sequence[List[int]], bos: int, eos: int, max_len: in
     return input_ids, labels, positions, mask
 
 
-def reading_loss(llm: torch.nn.Module, batch: Tuple[torch.Tensor, ...], device: torch.device) -> torch.Tensor:
+def reading_forward(llm: torch.nn.Module, batch: Tuple[torch.Tensor, ...], device: torch.device) -> Tuple[Any, torch.Tensor]:
+    """The LLM's output on reading rows (its `.loss` is the mean over the text's tokens) and their labels."""
     input_ids, labels, positions, mask = (t.to(device) for t in batch)
-    return llm(input_ids=input_ids, labels=labels, position_ids=positions, attention_mask=mask).loss
+    return llm(input_ids=input_ids, labels=labels, position_ids=positions, attention_mask=mask), labels
+
+
+def token_errors(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The share of labelled tokens whose argmax is wrong (teacher-forced; HF's shift: a cell predicts the next)."""
+    pred, gold = logits[:, :-1].argmax(-1), labels[:, 1:]
+    scored = gold != IGNORE
+    return float((pred[scored] != gold[scored]).float().mean())
