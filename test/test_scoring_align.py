@@ -139,3 +139,16 @@ def test_max_repeats_and_hallucination():
     assert {x.utt for x in s.utts if x.is_long} == {"u2"}
     assert s.hallucination["loop_pct"] == pytest.approx(100 / 3, rel=1e-3)
     assert s.per_lang_word["bn"].errors == 0 and s.per_lang_word["hi"].ins == 6
+
+
+def test_split_and_joined_words_are_boundaries_not_whole_words():
+    refs = {"u1": "abcd ef", "u2": "ab cd", "u3": "ab cd", "u4": "ab cd ef"}
+    hyps = {"u1": "ab cd ef",  # a space inside a word: one word insertion, one split
+            "u2": "abcd",  # a space dropped: joined
+            "u3": "ab cd xy",  # a whole inserted word: neither
+            "u4": "ab ef"}  # a whole deleted word: neither
+    s = score_all(refs, hyps, dict.fromkeys(refs, "hi"))
+    assert [(x.split, x.joined) for x in s.utts] == [(1, 0), (0, 1), (0, 0), (0, 0)]
+    assert s.word.ins == 2  # u1's split and u3's word: the insertion rate does not tell them apart
+    assert s.hallucination["split_words_pct"] == pytest.approx(100 / 9, rel=1e-3)
+    assert s.hallucination["joined_words_pct"] == pytest.approx(100 / 9, rel=1e-3)

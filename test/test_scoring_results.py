@@ -74,11 +74,11 @@ def test_show_results_two_baselines_and_insertions(tmp_path, capsys):
     assert "|new/llm_greedy|2.00|6.00|4.00|98.00|-50.0%|-66.7%|\n" in cer
     assert "|ft_ce/llm_greedy|6.00|10.00|8.00|98.00|+0.0%|-33.3%|\n" in cer
     # insertions / reference words: per language, macro average, pooled
-    assert "|system|bn|hi|avg|all|\n" in ins
-    assert "|frozen_shared/llm_greedy|10.00|30.00|20.00|16.67|\n" in ins
-    assert "|new/llm_greedy|5.00|0.00|2.50|3.33|\n" in ins
-    assert "|ft_ce/llm_greedy|0.00|10.00|5.00|3.33|\n" in ins
-    assert "|old/llm_greedy|-|-|-|-|\n" in ins  # scores.json from before the counts were read
+    assert "|system|bn|hi|avg|all|split|joined|\n" in ins
+    assert "|frozen_shared/llm_greedy|10.00|30.00|20.00|16.67|-|-|\n" in ins
+    assert "|new/llm_greedy|5.00|0.00|2.50|3.33|-|-|\n" in ins
+    assert "|ft_ce/llm_greedy|0.00|10.00|5.00|3.33|-|-|\n" in ins  # no boundary counts in hand-made scores
+    assert "|old/llm_greedy|-|-|-|-|-|-|\n" in ins  # scores.json from before the counts were read
     capsys.readouterr()
     assert show_results.main(argv + ["--baseline", "ft_ce", "nope"]) == 1
     err = capsys.readouterr().err
@@ -91,5 +91,6 @@ def test_show_results_insertions_from_score(tmp_path):
     out = tmp_path / "RESULTS.md"
     assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--no-charts"]) == 0
     md = out.read_text(encoding="utf-8")
-    assert "|sys/llm_greedy|25.00|50.00|37.50|37.50|\n" in md.split("## test: word insertion rate (%)")[1]
+    # u1's two words and u2's one are whole inserted words, not split ones
+    assert "|sys/llm_greedy|25.00|50.00|37.50|37.50|0.00|0.00|\n" in md.split("## test: word insertion rate (%)")[1]
     assert "rel. vs" in md.split("## test: WER")[1].split("## ")[0]  # no baseline: the empty column stays

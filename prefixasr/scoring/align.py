@@ -17,6 +17,7 @@ import kaldialign
 import numpy as np
 
 EPS = "*"
+SPACE = "<space>"  # the word boundary among character tokens
 ALIGNERS = ("sclite", "kaldi")
 
 # sclite's default weights (sclite/align.c: ins=3, del=3, sub=4, corr=0).
@@ -156,4 +157,4 @@ def words(text: str) -> List[str]:
 
 def chars(text: str) -> List[str]:
     """Character tokens for CER: code points, with a space as its own token "<space>" (ESPnet's way)."""
-    return ["<space>" if ch == " " else ch for ch in " ".join(text.split())]
+    return [SPACE if ch == " " else ch for ch in " ".join(text.split())]

@@ -5,6 +5,10 @@ Hallucination is measured two ways, both per utterance, then reported as a share
     (hyp_words >= long_ratio * ref_words and hyp_words - ref_words >= long_min_extra);
   - *loop*: the hypothesis repeats some n-gram (n <= max_ngram) back to back at least `min_repeats`
     times, more often than the reference does (the runaway "the the the ..." of LLM decoders).
+Word boundaries are counted apart, from the character alignment: *split* words (a space the hypothesis
+writes between two letters of a reference word) and *joined* ones (a reference space it drops between two
+letters), per reference word. A split word is a word insertion with nothing hallucinated: the count tells
+segmentation from hallucination.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Sequence
 
-from prefixasr.scoring.align import Alignment, ErrorCounts, align, chars, count_errors, words
+from prefixasr.scoring.align import EPS, SPACE, Alignment, ErrorCounts, align, chars, count_errors, words
 
 
 @dataclass
@@ -34,6 +38,8 @@ class UttScore:
     char: ErrorCounts
     is_long: bool
     loop_repeats: int  # the longest back-to-back repetition of one n-gram in the hypothesis
+    split: int  # spaces written between two letters of a reference word
+    joined: int  # reference spaces lost between two letters of the hypothesis
 
 
 @dataclass
@@ -58,11 +64,24 @@ def max_repeats(tokens: Sequence[str], max_ngram: int = 4) -> int:
     return best
 
 
+def boundary_errors(char_ali: Alignment) -> tuple[int, int]:
+    """(split, joined) of one character alignment: a space written between two letters of the reference's
+    words, and a reference space lost between two letters of the hypothesis. A space next to inserted or
+    deleted material is not counted: an inserted or deleted whole word is not a boundary error."""
+    split = joined = 0
+    for (pr, ph), (r, h), (nr, nh) in zip(char_ali, char_ali[1:], char_ali[2:]):
+        split += h == SPACE and r != SPACE and pr not in (EPS, SPACE) and nr not in (EPS, SPACE)
+        joined += r == SPACE and h != SPACE and ph not in (EPS, SPACE) and nh not in (EPS, SPACE)
+    return split, joined
+
+
 def score_utterance(utt: str, lang: str, ref: str, hyp: str, aligner: str,
                     hcfg: HallucinationConfig) -> UttScore:
     rw, hw = words(ref), words(hyp)
     ali = align(rw, hw, aligner)
+    char_ali = align(chars(ref), chars(hyp), aligner)
     reps = max_repeats(hw, hcfg.max_ngram)
+    split, joined = boundary_errors(char_ali)
     return UttScore(
         utt=utt,
         lang=lang,
@@ -70,9 +89,11 @@ def score_utterance(utt: str, lang: str, ref: str, hyp: str, aligner: str,
         hyp=hyp,
         word_ali=ali,
         word=count_errors(ali),
-        char=count_errors(align(chars(ref), chars(hyp), aligner)),
+        char=count_errors(char_ali),
         is_long=len(hw) >= hcfg.long_ratio * len(rw) and len(hw) - len(rw) >= hcfg.long_min_extra,
         loop_repeats=reps if reps >= hcfg.min_repeats and reps > max_repeats(rw, hcfg.max_ngram) else 0,
+        split=split,
+        joined=joined,
     )
 
 
@@ -82,22 +103,26 @@ def score_all(refs: Mapping[str, str], hyps: Mapping[str, str], utt2lang: Mappin
     hcfg = hcfg or HallucinationConfig()
     utts = [score_utterance(u, utt2lang.get(u, "unk"), refs[u], hyps.get(u, ""), aligner, hcfg)
             for u in sorted(refs)]
+    word = sum((s.word for s in utts), ErrorCounts())
     per_w: Dict[str, ErrorCounts] = defaultdict(ErrorCounts)
     per_c: Dict[str, ErrorCounts] = defaultdict(ErrorCounts)
     for s in utts:
         per_w[s.lang] += s.word
         per_c[s.lang] += s.char
     n = max(len(utts), 1)
+    words_total = word.ref_len or 1
     return Scores(
         utts=utts,
-        word=sum((s.word for s in utts), ErrorCounts()),
+        word=word,
         char=sum((s.char for s in utts), ErrorCounts()),
         per_lang_word=dict(sorted(per_w.items())),
         per_lang_char=dict(sorted(per_c.items())),
         hallucination={
             "long_hyp_pct": round(100.0 * sum(s.is_long for s in utts) / n, 4),
             "loop_pct": round(100.0 * sum(s.loop_repeats > 0 for s in utts) / n, 4),
-            "ins_rate_pct": round(sum((s.word for s in utts), ErrorCounts()).ins_rate, 4),
+            "ins_rate_pct": round(word.ins_rate, 4),
+            "split_words_pct": round(100.0 * sum(s.split for s in utts) / words_total, 4),
+            "joined_words_pct": round(100.0 * sum(s.joined for s in utts) / words_total, 4),
         },
     )
 

@@ -4,7 +4,7 @@ Tree: `<exp_root>/<system>/decode_<set>_<method>[_suffix]/scores.json` (what pre
 One table per test set: a row per (system, decode setting), a column per language (WER, CER below it),
 the macro average over languages ("avg"), the pooled figure ("all"), and one column per baseline system
 with the relative change of the average WER (CER) against it; then a word insertion-rate table
-(insertions / reference words, per language, "avg" and "all").
+(insertions / reference words, per language, "avg" and "all"; then the split and joined words).
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ class Row:
     lid_acc: Optional[float] = None  # language-ID accuracy of the LID head (systems with one)
     per_lang_ins: Optional[Dict[str, float]] = None  # word insertion rate (%) per language; None: not in scores.json
     all_ins: Optional[float] = None  # pooled word insertion rate (%)
+    split_pct: Optional[float] = None  # spaces written inside reference words, per reference word (%), pooled
+    joined_pct: Optional[float] = None  # reference spaces dropped, per reference word (%), pooled
     path: str = ""  # its scores.json
 
     @property
@@ -86,6 +88,8 @@ def collect(exp_root: PathLike) -> List[Row]:
             lid_acc=js.get("decode_info", {}).get("langid_accuracy"),
             per_lang_ins=None if None in per_ins.values() else per_ins,
             all_ins=_ins_rate(js["wer"]),
+            split_pct=js["hallucination"].get("split_words_pct"),  # absent from older scores.json
+            joined_pct=js["hallucination"].get("joined_words_pct"),
             path=str(p),
         ))
     return rows
@@ -180,13 +184,16 @@ def markdown(rows: List[Row], baseline: Union[None, str, Sequence[str]] = None,
                 lines.append("|" + "|".join(cells) + "|")
             lines.append("")
         lines += [f"## {set_name}: word insertion rate (%)", "",
-                  "Inserted words / reference words; avg is the macro average over languages, all is pooled.", ""]
-        head = ["system"] + langs + ["avg", "all"]
+                  "Inserted words / reference words; avg is the macro average over languages, all is pooled. "
+                  "Word boundaries, pooled, per reference word: split = spaces written inside a reference word "
+                  "(each makes a word insertion with nothing hallucinated), joined = reference spaces dropped.", ""]
+        head = ["system"] + langs + ["avg", "all", "split", "joined"]
         lines += ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
         for r in srows:
             ins = r.per_lang_ins
             cells = [r.name] + [_fmt(ins[lang]) if ins and lang in ins else "-" for lang in langs]
             cells += ["-" if ins is None else _fmt(r.avg_ins), "-" if r.all_ins is None else _fmt(r.all_ins)]
+            cells += ["-" if x is None else _fmt(x) for x in (r.split_pct, r.joined_pct)]
             lines.append("|" + "|".join(cells) + "|")
         lines.append("")
         if charts and set_name in charts:
