@@ -31,6 +31,9 @@ def config_files(path: Path, seen: tuple = ()) -> List[Path]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        raise SystemExit(0)
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
     print("\n".join(map(str, config_files(Path(sys.argv[1])))))

@@ -15,8 +15,9 @@ Writes RESULTS.md (environment header; per test set a WER table and a CER table 
 language, the macro average "avg", the pooled "all", one "rel. vs <baseline>" column per --baseline
 system with the relative change of "avg" against it (negative is better), and in the WER table the
 hallucination shares; then a word insertion-rate table: insertions / reference words in % per language,
-"avg" and "all", and the words split and joined by the hypothesis' spaces) and one PNG bar chart per test set next to it (`<output stem>_<set>_wer.png`); then the training
-curves: each system's dev CER per epoch from `<system>/history.json`, and their plot (`<output stem>_curves.png`).
+"avg" and "all", and the words split and joined by the hypothesis' spaces) and one PNG bar chart per test set
+next to it (`<output stem>_<set>_wer.png`); then the training curves: each system's dev CER per epoch from
+`<system>/history.json`, and their plot (`<output stem>_curves.png`).
 With --compare BASE:SYSTEM, the relative WER and CER change of SYSTEM against BASE on every test set and decode
 setting both have, with a paired bootstrap 95% interval (prefixasr/scoring/effects.py) and a forest plot
 (`<output stem>_effects.png`); with --lm-perplexity, the LM's held-out perplexity per language

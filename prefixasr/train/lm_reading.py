@@ -61,7 +61,8 @@ def reading_rows(sentences: Sequence[List[int]], bos: int, eos: int, max_len: in
     return input_ids, labels, positions, mask
 
 
-def reading_forward(llm: torch.nn.Module, batch: Tuple[torch.Tensor, ...], device: torch.device) -> Tuple[Any, torch.Tensor]:
+def reading_forward(llm: torch.nn.Module, batch: Tuple[torch.Tensor, ...],
+                    device: torch.device) -> Tuple[Any, torch.Tensor]:
     """The LLM's output on reading rows (its `.loss` is the mean over the text's tokens) and their labels."""
     input_ids, labels, positions, mask = (t.to(device) for t in batch)
     return llm(input_ids=input_ids, labels=labels, position_ids=positions, attention_mask=mask), labels
