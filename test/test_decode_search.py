@@ -176,3 +176,35 @@ def test_joint_ctc_decoding_writes_what_the_audio_holds(setup, beam):
     assert llm_beam(model, embeds, mask, limits, cfg, ctc=ctc) == [spelled] * 4
     with pytest.raises(ValueError, match="needs both"):
         llm_beam(model, embeds, mask, limits, cfg)
+
+
+def _ban_what_is_written(hyps, v, extra=()):
+    """(B, V) masks that rule out, per row, every token the unmasked search wrote (plus `extra`)."""
+    allowed = torch.ones(len(hyps), v, dtype=torch.bool)
+    for i, h in enumerate(hyps):
+        allowed[i, list(set(h) | set(extra))] = False
+    return allowed
+
+
+def test_every_search_writes_only_allowed_tokens(setup):
+    model, prefix, plens, lang, embeds, mask = setup
+    v, tr, limits = model.llm.get_input_embeddings().num_embeddings, model.transducer, [15] * 4
+    searches = {
+        "llm_greedy": lambda a: llm_greedy(model, embeds, mask, limits, allowed=a),
+        "llm_beam": lambda a: llm_beam(model, embeds, mask, limits, LlmSearchConfig(beam=4), allowed=a),
+        "llm_joint": lambda a: llm_beam(model, embeds, mask, limits, LlmSearchConfig(beam=2, ctc_weight=0.3),
+                                        ctc=CtcPrefixScorer(_peaked_ctc(4, [5, 9, 12]), torch.full((4,), 24), 0,
+                                                            model.eos_id, [model.bos_id]), allowed=a),
+        "rnnt_greedy": lambda a: [t for t, _ in rnnt_greedy(tr, prefix, plens, allowed=a)],
+        "rnnt_beam": lambda a: [t for t, _ in rnnt_beam(tr, prefix, plens, beam=4, allowed=a)],
+    }
+    for name, search in searches.items():
+        free = search(None)
+        width = tr.joiner.output_linear.out_features if name.startswith("rnnt") else v
+        assert any(free), name
+        # keep EOS and blank: a search must be able to stop
+        allowed = _ban_what_is_written(free, width)
+        allowed[:, [model.eos_id, tr.blank_id]] = True
+        masked = search(allowed)
+        assert all(allowed[i, t] for i, h in enumerate(masked) for t in h), name
+        assert any(masked), f"{name}: the mask leaves other tokens to write"

@@ -275,3 +275,40 @@ def test_pause_split_decodes_each_segment_alone(tmp_path, env):
     assert info["options"]["split"] == "pauses" and "longform-pauses" in info["suffix"]
     # a system without an encoder CTC has no pauses to cut at
     assert _run(env[0], lng, tmp_path / "x", "--method", "llm_greedy", "--long-form", "--split", "pauses") == 1
+
+
+def test_script_mask_keeps_each_language_in_its_script(tmp_path, env):
+    from prefixasr.data.text import LANG_RULES
+    from prefixasr.decode.script_mask import script_mask
+
+    exp, seg, _ = env
+    tok = Tokenizer.load(exp / "tokenizer" / "spm.model")
+    table = script_mask(tok, ["bn", "hi", "te"])
+    blocks = {lang: LANG_RULES[lang].block for lang in ("bn", "hi", "te")}
+    for row, lang in enumerate(["bn", "hi", "te"]):
+        for i in range(tok.vocab_size):
+            text = tok.decode([i])
+            foreign = any(lo <= ord(c) <= hi for other, (lo, hi) in blocks.items() if other != lang for c in text)
+            assert bool(table[row, i]) != foreign, (lang, text)
+    assert not table.all(1).any(), "every language has tokens of the other scripts to rule out"
+
+    def foreign_letters(out):
+        langs = dict(zip([f"r{i}-s" for i in range(5)], LANGS))
+        n = 0
+        for line in (out / "text").read_text(encoding="utf-8").splitlines():
+            utt, _, hyp = line.partition(" ")
+            lo, hi = LANG_RULES[langs[utt]].block
+            n += sum(1 for c in hyp if c.strip() and c != "\u2047" and not lo <= ord(c) <= hi)  # not ⁇ (unk)
+        return n
+
+    for method in ("llm_greedy", "rnnt_greedy"):
+        assert _run(exp, seg, tmp_path / f"{method}_free", "--method", method) == 0
+        assert foreign_letters(tmp_path / f"{method}_free") > 0, "the random system mixes scripts"
+        assert _run(exp, seg, tmp_path / method, "--method", method, "--script-mask", "true") == 0
+        assert foreign_letters(tmp_path / method) == 0
+        info = json.loads((tmp_path / method / "decode_info.json").read_text())
+        assert info["options"]["script_mask"] is True and info["suffix"].endswith("script-mask")
+    # the system config's decode.script_mask is the default, as decode.ctc_weight is
+    masked = _exp_dir(tmp_path / "exp", decode={"script_mask": True})
+    assert _run(masked, seg, tmp_path / "by_config", "--method", "llm_greedy") == 0
+    assert foreign_letters(tmp_path / "by_config") == 0

@@ -228,6 +228,29 @@ def test_ctc_compressed_prefix_reaches_the_llm_and_batches_like_single():
     assert model.projector.mlp[0].weight.grad.abs().sum() > 0 and "encoder_ctc" in stats
 
 
+def test_a_script_mask_makes_the_encoder_ctc_read_only_allowed_labels():
+    model = _model(projector={"stack": 1, "compress": "ctc", "token_bridge": "ctc"}, loss={"encoder_ctc_weight": 0.5},
+                   encoder_ctc={"vocab_size": VOCAB, "blank_id": 0})
+    feats, lens, _, _ = fake_batch()
+    with torch.no_grad():
+        model.encoder_ctc.proj.bias[0] = -5.0
+        prefix, plens, logp, _ = model.encode_for_llm_and_ctc(feats, lens)
+        read = logp.argmax(-1)
+        allowed = torch.ones(3, VOCAB, dtype=torch.bool)
+        allowed[:, read.unique()] = False  # rule out every label the CTC read, but keep some to read
+        allowed[:, 0] = False  # blank is always kept
+        m_prefix, m_plens, m_logp, _ = model.encode_for_llm_and_ctc(feats, lens, allowed)
+        kept = allowed.clone()
+        kept[:, 0] = True
+        assert float(m_logp.masked_fill(kept[:, None, :], -1e30).logsumexp(-1).max()) < -1e3
+        assert torch.allclose(m_logp.exp().sum(-1), torch.ones(m_logp.shape[:2]), atol=1e-4)
+        # the LLM's prefix follows: other runs (compression) and other soft characters (bridge)
+        assert not torch.equal(m_plens, plens) or not torch.allclose(m_prefix[:, : int(plens.min())],
+                                                                     prefix[:, : int(plens.min())])
+        with pytest.raises(ValueError, match="script mask"):
+            model.ctc_logits(model.encoder(feats, lens)[0], allowed[:, :5])
+
+
 def test_ctc_compress_needs_stack_one_and_the_encoder_ctc():
     with pytest.raises(ValueError, match="compress=ctc"):
         _model(projector={"compress": "ctc"}, loss={"encoder_ctc_weight": 0.5}, encoder_ctc={"vocab_size": 6})

@@ -17,6 +17,7 @@ from prefixasr.data.text import script_languages
 from prefixasr.decode.longform import SPLITS, Word, make_windows, pause_segments, stitch
 from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decode_batch,
                                      default_method, feature_windows, strip_special, timed_words)
+from prefixasr.decode.script_mask import script_mask
 from prefixasr.decode.writer import DecodeDirWriter
 from prefixasr.model.encoder import subsampled_length
 
@@ -62,9 +63,12 @@ class Decoder:
         self.model, self.tok, self.lang_map = loaded.model, loaded.tokenizer, loaded.lang_map
         if opts.method is None:
             opts = dataclasses.replace(opts, method=default_method(self.model))
-        if opts.llm.ctc_weight is None:  # the system's own decoding default
-            weight = float(loaded.config.get("decode", {}).get("ctc_weight", 0.0))
+        system = loaded.config.get("decode", {})  # the system's own decoding defaults
+        if opts.llm.ctc_weight is None:
+            weight = float(system.get("ctc_weight", 0.0))
             opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ctc_weight=weight))
+        if opts.script_mask is None:
+            opts = dataclasses.replace(opts, script_mask=bool(system.get("script_mask", False)))
         self.opts, self.langid, self.device = opts, langid, device
         check_method(self.model, opts.method, opts.llm.ctc_weight)
         self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
@@ -73,6 +77,9 @@ class Decoder:
                 raise ValueError("ctc_greedy: the experiment dir has no character tokenizer (exp_files.char_tokenizer)")
             self.tok, self.blank_id = loaded.char_tokenizer, self.model.encoder_ctc.blank_id
         self.char_tok = loaded.char_tokenizer
+        self.vocab_mask = None
+        if opts.script_mask and opts.method != "ctc_greedy":
+            self.vocab_mask = script_mask(self.tok, self.lang_map.languages).to(device)
         if langid == "predicted":
             self._check_lid()
 
@@ -124,7 +131,7 @@ class Decoder:
                                      for lang, utt in zip(batch.languages, batch.cut_ids)],
                                     dtype=torch.long, device=self.device)
         out = []
-        for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts)):
+        for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts, self.vocab_mask)):
             rec = {"utt": batch.cut_ids[k], "lang": batch.languages[k], "ref": batch.texts[k],
                    "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * FRAME_SHIFT}
             if pred is not None:
@@ -215,7 +222,7 @@ class Decoder:
         hyps = []
         for chunk, x, lens in batches:
             ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)
-            for (s, e), d in zip(chunk, decode_batch(self.model, x, lens, ids, self.opts)):
+            for (s, e), d in zip(chunk, decode_batch(self.model, x, lens, ids, self.opts, self.vocab_mask)):
                 text, d = self._clean(d)
                 hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))
         words = stitch(hyps) if split == "windows" else [w for h in hyps for w in h.words]

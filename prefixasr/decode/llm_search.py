@@ -4,7 +4,8 @@ The model side is only: `model.llm` (a Hugging Face causal LM taking inputs_embe
 and `model.eos_id`. Inputs come from `model.build_llm_prefix` (left-padded, so every row continues at the
 last column; position ids are attention_mask.cumsum - 1, as generate() computes them).
 Each row may emit at most `max_lens[i]` tokens (bounded by its prefix length: see `token_limits`),
-so an untrained or looping model cannot run away. With `ctc_weight` > 0 the beam search is joint CTC/LLM
+so an untrained or looping model cannot run away. `allowed` ((B, V) booleans, `script_mask.py`) rules out the
+tokens an utterance's language does not write. With `ctc_weight` > 0 the beam search is joint CTC/LLM
 decoding (ESPnet's hybrid decoding): each step scores the LLM's best `ctc_candidates` tokens and EOS by
 (1 - w) log p_LLM + w (CTC prefix score increment) (`ctc_prefix.py`).
 """
@@ -16,6 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
+from prefixasr.decode import script_mask
 from prefixasr.decode.ctc_prefix import CtcPrefixScorer
 
 
@@ -95,9 +97,9 @@ class _Stepper:
 @torch.inference_mode()
 def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
                cfg: Optional[LlmSearchConfig] = None, use_cache: bool = True,
-               positions: Optional[torch.Tensor] = None) -> List[List[int]]:
+               positions: Optional[torch.Tensor] = None, allowed: Optional[torch.Tensor] = None) -> List[List[int]]:
     """Greedy decoding of a batch; returns token ids without EOS. `positions`: the prefix's position ids
-    (from model.build_llm_prefix; counted along the mask when None)."""
+    (from model.build_llm_prefix; counted along the mask when None); `allowed`: each row's allowed tokens."""
     cfg = cfg or LlmSearchConfig()
     b = embeds.size(0)
     step = _Stepper(model, embeds, mask, use_cache, positions)
@@ -105,7 +107,7 @@ def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequen
     hyps: List[List[int]] = [[] for _ in range(b)]
     done = [False] * b
     for t in range(max(max_lens)):
-        tok = _penalise(logits, hyps, cfg.repetition_penalty).argmax(-1)
+        tok = script_mask.apply(_penalise(logits, hyps, cfg.repetition_penalty), allowed).argmax(-1)
         for i in range(b):
             if done[i]:
                 continue
@@ -136,11 +138,12 @@ def _joint_candidates(logp: torch.Tensor, ctc: CtcPrefixScorer, cfg: LlmSearchCo
 @torch.inference_mode()
 def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
              cfg: Optional[LlmSearchConfig] = None, positions: Optional[torch.Tensor] = None,
-             ctc: Optional[CtcPrefixScorer] = None) -> List[List[int]]:
+             ctc: Optional[CtcPrefixScorer] = None, allowed: Optional[torch.Tensor] = None) -> List[List[int]]:
     """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
     those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
     finished hypotheses, or at its token limit (live beams then count as finished). With beam 1 this is
-    exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight)."""
+    exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight);
+    `allowed` (one row per utterance) the tokens each utterance may write."""
     cfg = cfg or LlmSearchConfig()
     if (ctc is None) != (not cfg.ctc_weight):
         raise ValueError("joint CTC decoding needs both a CTC prefix scorer and ctc_weight > 0")
@@ -153,6 +156,8 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
     if ctc is not None:
         ctc.reorder(rows)
     logits = logits.index_select(0, rows)  # (B*K, V)
+    if allowed is not None:  # a row's beams always extend the same utterance: its mask row never moves
+        allowed = allowed.index_select(0, rows)
     # only the first copy of each utterance is live at the start; the others would duplicate it
     score = torch.full((b, k), -math.inf, device=device)
     score[:, 0] = 0.0
@@ -161,7 +166,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
     done = [False] * b
     v = logits.size(-1)
     for t in range(max(max_lens)):
-        logp = _penalise(logits, seqs, cfg.repetition_penalty).log_softmax(-1)
+        logp = script_mask.apply(_penalise(logits, seqs, cfg.repetition_penalty), allowed).log_softmax(-1)
         if ctc is None:
             cand, cand_tok, width = logp, None, v
         else:

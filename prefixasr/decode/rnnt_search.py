@@ -3,14 +3,17 @@
 The model side is `transducer` from docs/interfaces.md: `.decoder(y (B, context), need_pad=False)`,
 `.joiner(enc, dec, project_input=False)`, `.encoder_proj`, `.decoder_proj`, `.blank_id`, `.context_size`.
 Both searches return, per utterance, the tokens and the prefix frame each token was emitted on
-(used for CTM timestamps and long-form stitching).
+(used for CTM timestamps and long-form stitching). `allowed` ((B, V) booleans, `script_mask.py`) rules out
+the tokens an utterance's language does not write (blank stays allowed).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
+
+from prefixasr.decode import script_mask
 
 Hyp = Tuple[List[int], List[int]]  # (tokens, emission frames)
 
@@ -27,7 +30,8 @@ def _dec(transducer, contexts: List[List[int]], device: torch.device) -> torch.T
 
 
 @torch.inference_mode()
-def rnnt_greedy(transducer, enc: torch.Tensor, enc_lens: torch.Tensor, max_sym_per_frame: int = 1) -> List[Hyp]:
+def rnnt_greedy(transducer, enc: torch.Tensor, enc_lens: torch.Tensor, max_sym_per_frame: int = 1,
+                allowed: Optional[torch.Tensor] = None) -> List[Hyp]:
     """Batched greedy search: at each frame emit the best non-blank symbol (up to max_sym_per_frame) or move on."""
     b, t_max, _ = enc.shape
     blank, ctx_size = transducer.blank_id, transducer.context_size
@@ -41,8 +45,8 @@ def rnnt_greedy(transducer, enc: torch.Tensor, enc_lens: torch.Tensor, max_sym_p
             break
         rows = torch.tensor(active, device=enc.device)
         for _ in range(max_sym_per_frame):
-            logits = transducer.joiner(enc_proj[rows, t : t + 1], dec[rows], project_input=False)
-            best = logits[:, 0].argmax(-1).tolist()
+            logits = transducer.joiner(enc_proj[rows, t : t + 1], dec[rows], project_input=False)[:, 0]
+            best = script_mask.apply(logits, None if allowed is None else allowed[rows]).argmax(-1).tolist()
             emitted = [(i, s) for i, s in zip(active, best) if s != blank]
             if not emitted:
                 break
@@ -65,7 +69,8 @@ class _BeamHyp:
 
 
 @torch.inference_mode()
-def rnnt_beam(transducer, enc: torch.Tensor, enc_lens: torch.Tensor, beam: int = 4) -> List[Hyp]:
+def rnnt_beam(transducer, enc: torch.Tensor, enc_lens: torch.Tensor, beam: int = 4,
+              allowed: Optional[torch.Tensor] = None) -> List[Hyp]:
     """icefall's modified beam search: at most one symbol per frame per hypothesis; hypotheses with the
     same tokens are merged (log-add). The whole batch's hypotheses go through the network together."""
     b, t_max, _ = enc.shape
@@ -80,7 +85,8 @@ def rnnt_beam(transducer, enc: torch.Tensor, enc_lens: torch.Tensor, beam: int =
         flat = [(i, h) for i in active for h in beams[i]]
         dec = _dec(transducer, [_context(h.tokens, ctx_size, blank) for _, h in flat], enc.device)
         rows = torch.tensor([i for i, _ in flat], device=enc.device)
-        logp = transducer.joiner(enc_proj[rows, t : t + 1], dec, project_input=False)[:, 0].float().log_softmax(-1)
+        logits = transducer.joiner(enc_proj[rows, t : t + 1], dec, project_input=False)[:, 0].float()
+        logp = script_mask.apply(logits, None if allowed is None else allowed[rows]).log_softmax(-1)
         logp = logp + torch.tensor([h.logp for _, h in flat], device=enc.device)[:, None]
         v = logp.size(-1)
         start = 0

@@ -13,6 +13,7 @@ from prefixasr.decode.ctc_prefix import CtcPrefixScorer
 from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
 from prefixasr.decode.longform import Word, WindowHyp, spread_words
 from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
+from prefixasr.decode.script_mask import rows_for
 
 METHODS = ("llm_greedy", "llm_beam", "rnnt_greedy", "rnnt_beam", "ctc_greedy")
 
@@ -24,6 +25,8 @@ class DecodeOptions:
     llm: LlmSearchConfig = field(default_factory=LlmSearchConfig)
     max_sym_per_frame: int = 1
     use_cache: bool = True  # only for benchmarks/tests: greedy without a KV cache
+    script_mask: Optional[bool] = None  # each language writes only its script (+ Latin); None: the system
+    # config's decode.script_mask, resolved by decode.decoder.Decoder, which builds the table (script_mask.py)
 
 
 def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
@@ -44,15 +47,24 @@ def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
                        help="llm_*: joint decoding with the encoder CTC's prefix score (ESPnet's ctc_weight, e.g. "
                             "0.5); needs the LLM to write the CTC's characters (--bpe_type char); 0 = the LLM alone "
                             "(default: the system config's decode.ctc_weight)")
+    group.add_argument("--script-mask", type=_yes_no, default=None, metavar="true|false",
+                       help="LLM and RNN-T methods: each utterance writes only tokens of its language's script (or "
+                            "Latin) (default: the system config's decode.script_mask)")
     group.add_argument("--ctc-candidates", type=int, default=8,
                        help="llm_* with --ctc-weight: the LLM's best tokens per hypothesis the CTC scores each step")
+
+
+def _yes_no(value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value.lower() == "true"
 
 
 def options_from_args(args) -> DecodeOptions:
     """DecodeOptions from the arguments that add_search_arguments declared."""
     llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty, args.beam,
                           args.length_penalty, args.ctc_weight, args.ctc_candidates)
-    return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame)
+    return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame, script_mask=args.script_mask)
 
 
 @dataclass
@@ -101,33 +113,48 @@ def available_greedy_methods(model) -> List[str]:
     return out + (["ctc_greedy"] if model.encoder_ctc is not None else [])
 
 
+def allowed_width(model) -> int:
+    """The LLM's vocabulary: the width of the script masks its searches read."""
+    return model.llm.get_input_embeddings().num_embeddings
+
+
 @torch.inference_mode()
 def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang_ids: torch.Tensor,
-                 opts: DecodeOptions) -> List[Decoded]:
+                 opts: DecodeOptions, vocab_mask: Optional[torch.Tensor] = None) -> List[Decoded]:
+    """`vocab_mask`: (languages, tokens) booleans, the tokens each language may write (script_mask.py); the
+    character CTC (ctc_greedy) writes another vocabulary and ignores it."""
     if opts.method == "ctc_greedy":  # characters from the encoder output: frames are encoder frames
         enc, enc_lens = model.encoder(features, feature_lens)
         hyps = model.encoder_ctc.greedy(enc, enc_lens)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, enc_lens.tolist())]
     if opts.method.startswith("rnnt"):
         prefix, plens = model.encode(features, feature_lens)
+        allowed = rows_for(vocab_mask, lang_ids, model.transducer.joiner.output_linear.out_features)
         if opts.method == "rnnt_greedy":
-            hyps = rnnt_greedy(model.transducer, prefix, plens, opts.max_sym_per_frame)
+            hyps = rnnt_greedy(model.transducer, prefix, plens, opts.max_sym_per_frame, allowed)
         else:
-            hyps = rnnt_beam(model.transducer, prefix, plens, opts.beam)
+            hyps = rnnt_beam(model.transducer, prefix, plens, opts.beam, allowed)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, plens.tolist())]
     ctc = None
+    allowed = rows_for(vocab_mask, lang_ids, allowed_width(model))
+    # the encoder CTC reads in the script too where it feeds the LLM (bridge, compression, joint scores), when
+    # it writes the LLM's tokens (one character model)
+    same_labels = model.encoder_ctc is not None and model.encoder_ctc.proj.out_features == allowed_width(model)
+    ctc_allowed = allowed if same_labels else None
     if opts.llm.ctc_weight:  # None (unresolved): the LLM alone
-        prefix, plens, ctc_logp, ctc_lens = model.encode_for_llm_and_ctc(features, feature_lens)
+        prefix, plens, ctc_logp, ctc_lens = model.encode_for_llm_and_ctc(features, feature_lens, ctc_allowed)
         ctc = CtcPrefixScorer(ctc_logp, ctc_lens, model.encoder_ctc.blank_id, model.eos_id, [model.bos_id])
     else:
-        prefix, plens = model.encode_for_llm(features, feature_lens)
+        prefix, plens = model.encode_for_llm(features, feature_lens, ctc_allowed)
     embeds, mask, positions = model.build_llm_prefix(prefix, plens, lang_ids)
     limits = token_limits(plens, opts.llm)
     if opts.method == "llm_greedy" and ctc is None:
-        toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache, positions=positions)
+        toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache, positions=positions,
+                          allowed=allowed)
     else:  # joint CTC decoding searches with a beam, of 1 for greedy
         beam = 1 if opts.method == "llm_greedy" else opts.beam
-        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=beam), positions, ctc)
+        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=beam), positions, ctc,
+                        allowed)
     return [Decoded(t, None, int(n)) for t, n in zip(toks, plens.tolist())]
 
 

@@ -72,14 +72,32 @@ class SpeechPrefixLM(nn.Module):
         _, _, prefix, prefix_lens = self._encode(features, feature_lens)
         return prefix, prefix_lens
 
-    def encode_for_llm(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_for_llm(self, features: torch.Tensor, feature_lens: torch.Tensor,
+                       ctc_allowed: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """fbank -> the speech prefix as the LLM reads it (`llm_prefix`), for `build_llm_prefix`."""
-        return self.llm_prefix(*self._encode(features, feature_lens))
+        return self.llm_prefix(*self._encode(features, feature_lens), ctc_allowed)
 
-    def encode_for_llm_and_ctc(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def encode_for_llm_and_ctc(self, features: torch.Tensor, feature_lens: torch.Tensor,
+                               ctc_allowed: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, ...]:
         """`encode_for_llm`, plus the encoder CTC's (B, T, V) log-posteriors and their lengths (joint decoding)."""
         enc, enc_lens, prefix, prefix_lens = self._encode(features, feature_lens)
-        return (*self.llm_prefix(enc, enc_lens, prefix, prefix_lens), self.encoder_ctc(enc), enc_lens)
+        log_probs = self.ctc_logits(enc, ctc_allowed).float().log_softmax(-1)
+        return (*self.llm_prefix(enc, enc_lens, prefix, prefix_lens, ctc_allowed), log_probs, enc_lens)
+
+    def ctc_logits(self, enc: torch.Tensor, allowed: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The encoder CTC's (B, T, V) logits. `allowed` ((B, V) booleans; decoding with a script mask) leaves
+        each row its allowed labels and blank, so the CTC reads the utterance in its language's script: a CTC
+        that heard the sounds in a neighbour's script would hand the LLM (bridge, compression, joint scores) a
+        transcript it may not write."""
+        logits = self.encoder_ctc.proj(enc)
+        if allowed is None:
+            return logits
+        if allowed.size(1) != logits.size(-1):
+            raise ValueError(f"a script mask over {allowed.size(1)} tokens for an encoder CTC over "
+                             f"{logits.size(-1)} labels: the CTC must write the LLM's tokens (--bpe_type char)")
+        allowed = allowed.clone()
+        allowed[:, self.encoder_ctc.blank_id] = True
+        return logits.masked_fill(~allowed[:, None, :], -1e4)
 
     def prompt(self, lang_ids: torch.Tensor) -> Optional[torch.Tensor]:
         """(B,) language indices -> (B, K, D) soft prompt, or None when the system has none."""
@@ -93,14 +111,15 @@ class SpeechPrefixLM(nn.Module):
         return self.lid_head(enc, enc_lens)
 
     def llm_prefix(self, enc: torch.Tensor, enc_lens: torch.Tensor, prefix: torch.Tensor,
-                   prefix_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                   prefix_lens: torch.Tensor, ctc_allowed: Optional[torch.Tensor] = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """The prefix the LLM reads: at the LLM's embedding scale, plus the token bridge, then with
         projector.compress=ctc one vector per run of the encoder CTC's best non-blank label (`ctc_compress`;
-        prefix frames are encoder frames, stack 1)."""
+        prefix frames are encoder frames, stack 1). `ctc_allowed`: see `ctc_logits`."""
         x = self.projector.to_llm_scale(prefix)
         bridge, compress = self.cfg["projector"]["token_bridge"], self.cfg["projector"]["compress"]
         # the encoder CTC's logits, once, for the bridge and for the compression's labels
-        ctc_logits = self.encoder_ctc.proj(enc) if "ctc" in (bridge, compress) else None
+        ctc_logits = self.ctc_logits(enc, ctc_allowed) if "ctc" in (bridge, compress) else None
         if bridge == "rnnt":
             x = x + self.soft_transcript(self.transducer.simple_am_proj(prefix), self.transducer.blank_id).to(x.dtype)
         elif bridge == "ctc":
