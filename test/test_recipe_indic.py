@@ -4,6 +4,7 @@
 Needs espeak-ng (installed by `make -C tools`); the text is the hand-written test fixture, so no
 download happens.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -85,6 +86,8 @@ def test_every_stage_ran_and_wrote_its_outputs(micro_run):
                   decode_dir(exp, f"decode_test_long_{method}_avg1_max-new-tokens8_*")):
             assert (d / "text").is_file() and (d / "wer").is_file(), d
             assert (d / "run.sh").is_file(), "each decode dir gets a replay script"
+            info = json.loads((d / "decode_info.json").read_text(encoding="utf-8"))
+            assert info["options"]["script_mask"] is True, "the demo system's decode.script_mask reaches decoding"
     assert (decode_dir(exp, "decode_test_unseen_llm_greedy_*") / "wer").is_file(), "the second test set is decoded too"
     results = (work / "RESULTS.md").read_text(encoding="utf-8")
     assert "|system|hi|ta|avg|" in results, "a per-language table"
