@@ -87,7 +87,7 @@ def check_method(model, method: str, ctc_weight: Optional[float] = 0.0) -> None:
     if ctc_weight and method.startswith("llm"):
         if model.encoder_ctc is None:
             raise ValueError("--ctc-weight: this system has no encoder CTC head (loss.encoder_ctc_weight)")
-        if model.encoder_ctc.proj.out_features != model.llm.get_input_embeddings().num_embeddings:
+        if model.encoder_ctc.proj.out_features != _llm_vocab(model):
             raise ValueError("--ctc-weight: the encoder CTC's labels are not the LLM's tokens (train both on one "
                              "character model: asr.sh --bpe_type char)")
 
@@ -113,8 +113,8 @@ def available_greedy_methods(model) -> List[str]:
     return out + (["ctc_greedy"] if model.encoder_ctc is not None else [])
 
 
-def allowed_width(model) -> int:
-    """The LLM's vocabulary: the width of the script masks its searches read."""
+def _llm_vocab(model) -> int:
+    """The LLM's vocabulary: the width of its logits and of the script masks its searches read."""
     return model.llm.get_input_embeddings().num_embeddings
 
 
@@ -136,10 +136,11 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
             hyps = rnnt_beam(model.transducer, prefix, plens, opts.beam, allowed)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, plens.tolist())]
     ctc = None
-    allowed = rows_for(vocab_mask, lang_ids, allowed_width(model))
+    vocab = _llm_vocab(model)
+    allowed = rows_for(vocab_mask, lang_ids, vocab)
     # the encoder CTC reads in the script too where it feeds the LLM (bridge, compression, joint scores), when
     # it writes the LLM's tokens (one character model)
-    same_labels = model.encoder_ctc is not None and model.encoder_ctc.proj.out_features == allowed_width(model)
+    same_labels = model.encoder_ctc is not None and model.encoder_ctc.proj.out_features == vocab
     ctc_allowed = allowed if same_labels else None
     if opts.llm.ctc_weight:  # None (unresolved): the LLM alone
         prefix, plens, ctc_logp, ctc_lens = model.encode_for_llm_and_ctc(features, feature_lens, ctc_allowed)
