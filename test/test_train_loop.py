@@ -56,6 +56,21 @@ def test_resume_mid_epoch_gives_the_same_parameters(tmp_path, corpus):
         assert torch.equal(v, b["model"][k]), k
 
 
+def test_linear_schedule_ends_at_zero_with_the_run_and_resumes(tmp_path, corpus):
+    full, part = tmp_path / "full", tmp_path / "part"
+    cfg = system_config(corpus, num_epochs=2, schedule="linear", warmup_steps=2)
+    assert _run(tmp_path, cfg, full) == 0
+    a = load_checkpoint(full / "epoch-2.pt")
+    total = 2 * load_checkpoint(full / "epoch-1.pt")["step"]
+    assert a["step"] == total and f"schedule linear: {total} steps" in (full / "train.log").read_text()
+    assert a["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-9)  # annealed with the run
+    assert _run(tmp_path, {**cfg, "train": {**cfg["train"], "max_steps": total // 2 + 1}}, part) == 0
+    assert train_cli.main(["--exp-dir", str(part), "--resume", "train.max_steps=0"]) == 0
+    b = load_checkpoint(part / "epoch-2.pt")
+    for k, v in a["model"].items():  # the schedule after a resume is the one it would have had
+        assert torch.equal(v, b["model"][k]), k
+
+
 def test_resume_with_a_changed_config_stops_and_says_what_changed(tmp_path, corpus):
     exp = tmp_path / "exp"
     assert _run(tmp_path, system_config(corpus, num_epochs=1, max_steps=2), exp) == 0

@@ -20,7 +20,8 @@ test_sets="test test_cs"          # test_cs: test's sentences, each followed by 
 train_utts=1000                   # train utterances per language (the mini corpus has 300; more voices generalise:
                                   # D1 in docs/convergence.md, test CER 21.9 -> 10.3% at equal steps)
 test_utts=60                      # test and test_cs utterances per language (about five recordings, five voices)
-pretrain_epochs=6                 # stage-6 epochs on that data (as many steps as conf/pretrain.yaml's 10 on 300)
+pretrain_config=conf/pretrain_systems.yaml  # stage 6: the pre-training RESULTS_systems.md measured
+pretrain_epochs=6                 # stage-6 epochs on that data (as many steps as conf/pretrain.yaml's 10 had on 300)
 lm_config=conf/lm_systems.yaml    # the shared LM: three times the reading exercises of run.sh's conf/lm.yaml (a frozen
                                   # LLM reads as well as its LM stage taught it: docs/convergence.md part 11)
 data_dir=data_systems             # shared data (stages 0-4)
@@ -46,7 +47,8 @@ SECONDS=0
 data_opts="--preset mini --train_utts ${train_utts} --test_utts ${test_utts} --cs_utts ${test_utts}"
 common=(--python "${python}" --langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --bpe_type char
         --nbpe 5000 --local_data_opts "${data_opts}" --lm_config "${lm_config}" --test_sets "${test_sets}"
-        --long_form "${long_form}" --pretrain_args "train.num_epochs=${pretrain_epochs}")
+        --long_form "${long_form}" --pretrain_config "${pretrain_config}"
+        --pretrain_args "train.num_epochs=${pretrain_epochs}")
 log "shared stages 0-6: data, tokenizers, LM (and its held-out perplexity per language), pre-trained encoder"
 ./asr.sh "${common[@]}" --stage 0 --stop_stage 6 "$@"
 

@@ -129,6 +129,12 @@ class AsrDataModule:
             dl.sampler.load_state_dict(sampler_state)
         return dl
 
+    def count_train_batches(self, cuts: CutSet, epoch: int = 1) -> int:
+        """Batches in one training epoch on this rank (cut metadata only, no features read)."""
+        sampler = self._sampler(cuts, train=True)
+        sampler.set_epoch(epoch)
+        return sum(1 for _ in sampler)
+
     def valid_dataloader(self, cuts: CutSet) -> DataLoader:
         return self._loader(cuts, train=False)
 

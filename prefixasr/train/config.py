@@ -37,8 +37,8 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "lr_scales": {},  # learning-rate factor per model part, e.g. {llm: 0.1, encoder: 0.5} (parts: model/init.py)
     "betas": [0.9, 0.98],
     "weight_decay": 0.01,
-    "warmup_steps": 500,  # linear warm-up, then inverse-square-root decay
-    "schedule": "invsqrt",  # invsqrt | constant
+    "warmup_steps": 500,  # linear warm-up, then the schedule
+    "schedule": "invsqrt",  # invsqrt | constant | linear (down to 0 at the end of num_epochs)
     "grad_clip": 5.0,
     "accum_grad": 1,  # batches per optimiser step
     "amp": "bf16",  # bf16 autocast on GPU (ignored on CPU) | none

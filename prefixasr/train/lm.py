@@ -40,7 +40,7 @@ LM_DEFAULTS: Dict[str, Any] = {
         "betas": [0.9, 0.95],
         "weight_decay": 0.1,
         "warmup_steps": 200,
-        "schedule": "invsqrt",
+        "schedule": "invsqrt",  # invsqrt | constant | linear (down to 0 at num_steps)
         "grad_clip": 1.0,
         "log_interval": 50,
         "valid_interval": 500,
@@ -166,7 +166,7 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
     llm.to(device).train()
     logging.info("LM: %.2fM parameters on %s", sum(p.numel() for p in llm.parameters()) / 1e6, device)
     opt = build_optimizer(llm, t["lr"], t["weight_decay"], t["betas"])
-    sched = build_scheduler(opt, t["warmup_steps"], t["schedule"])
+    sched = build_scheduler(opt, t["warmup_steps"], t["schedule"], total_steps=t["num_steps"])
     gen = torch.Generator().manual_seed(t["seed"])
     n_read = round(t["batch_size"] * t["reading_fraction"])
     reading = Reading(train_lines, valid_lines, tokenizer, t) if n_read else None

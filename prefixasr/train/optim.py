@@ -1,4 +1,4 @@
-"""AdamW over the trainable parameters, with a linear warm-up schedule."""
+"""AdamW over the trainable parameters, with a linear warm-up and then an inverse-square-root, constant or linear decay."""
 from __future__ import annotations
 
 import math
@@ -33,13 +33,25 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: Seq
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=True)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, schedule: str) -> torch.optim.lr_scheduler.LambdaLR:
-    """invsqrt: lr * min(s/w, sqrt(w/s)) (Noam without the model-size factor); constant: warm-up then flat."""
+def build_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, schedule: str,
+                    total_steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """A linear warm-up over `warmup_steps`, then
+
+    invsqrt: lr * sqrt(w/s) (Noam without the model-size factor); constant: lr;
+    linear: down to 0 at `total_steps`, the run's last step. A run that ends annealed beats a snapshot of an
+    open-ended schedule at the same step (the reason for icefall's epoch-dependent Eden factor), and linear
+    decay to zero is the simplest such schedule that does it.
+    """
     w = max(1, warmup_steps)
     if schedule == "invsqrt":
         fn = lambda s: min((s + 1) / w, math.sqrt(w / (s + 1)))  # noqa: E731
     elif schedule == "constant":
         fn = lambda s: min(1.0, (s + 1) / w)  # noqa: E731
+    elif schedule == "linear":
+        if total_steps <= 0:
+            raise ValueError("train.schedule linear needs the run's number of steps")
+        # a run shorter than its warm-up (a smoke test) only warms up
+        fn = lambda s: min((s + 1) / w, max(0.0, (total_steps - s) / max(1, total_steps - w)))  # noqa: E731
     else:
-        raise ValueError(f"train.schedule must be invsqrt or constant, got {schedule!r}")
+        raise ValueError(f"train.schedule must be invsqrt, constant or linear, got {schedule!r}")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)

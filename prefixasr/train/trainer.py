@@ -46,7 +46,6 @@ class Trainer:
         )
         self.optimizer = build_optimizer(self.model, self.t["lr"], self.t["weight_decay"], self.t["betas"],
                                          self.t["lr_scales"])
-        self.scheduler = build_scheduler(self.optimizer, self.t["warmup_steps"], self.t["schedule"])
         loader = {**cfg["data"]["loader"], "world_size": info.world_size, "rank": info.rank}
         self.datamodule = AsrDataModule.from_dict(loader)
         m = cfg["model"]
@@ -54,6 +53,8 @@ class Trainer:
                        m["projector"]["stack"], max_tokens_per_frame(m), char_tokenizer)
         self.cut_filter, self.valid_filter = CutFilter(*filter_args), CutFilter(*filter_args)
         self.train_cuts = train_cuts.filter(self.cut_filter)
+        self.scheduler = build_scheduler(self.optimizer, self.t["warmup_steps"], self.t["schedule"],
+                                         self._total_steps() if self.t["schedule"] == "linear" else 0)
         self.valid_cuts = None if valid_cuts is None else valid_cuts.filter(self.valid_filter)
         # the CER subset is not filtered: it is scored like a test set
         self.cer_cuts = (dev_subset(valid_cuts, self.t["valid_cer_utts"])
@@ -76,6 +77,17 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(str(self.exp_dir / "tensorboard"))
+
+    def _total_steps(self) -> int:
+        """Optimiser steps of num_epochs epochs of epoch 1's batches, for a schedule that ends with the run.
+
+        max_steps does not shorten it: a run stopped there (a test, a kill) resumes on the same schedule.
+        """
+        batches = self.datamodule.count_train_batches(self.train_cuts, epoch=1)
+        self.cut_filter.counts.clear()  # counted again by the first epoch
+        total = self.t["num_epochs"] * max(1, batches // self.t["accum_grad"])
+        logging.info("schedule %s: %d steps (%d batches an epoch)", self.t["schedule"], total, batches)
+        return total
 
     # ---- state ----------------------------------------------------------------------------------
     def _sampler_state_now(self) -> Dict[str, Any]:
