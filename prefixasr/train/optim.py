@@ -1,4 +1,4 @@
-"""AdamW over the trainable parameters, with a linear warm-up and then an inverse-square-root, constant or linear decay."""
+"""AdamW over the trainable parameters; a linear warm-up, then an inverse-square-root, constant or linear decay."""
 from __future__ import annotations
 
 import math
