@@ -81,7 +81,8 @@ class Trainer:
     def _total_steps(self) -> int:
         """Optimiser steps of num_epochs epochs of epoch 1's batches, for a schedule that ends with the run.
 
-        max_steps does not shorten it: a run stopped there (a test, a kill) resumes on the same schedule.
+        max_steps does not shorten it: a run stopped there (a test, a kill) resumes on the same schedule. A resume
+        with more num_epochs stretches it, so the learning rate rises again from where the old schedule had it.
         """
         batches = self.datamodule.count_train_batches(self.train_cuts, epoch=1)
         self.cut_filter.counts.clear()  # counted again by the first epoch
