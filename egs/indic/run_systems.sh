@@ -22,8 +22,8 @@ train_utts=1000                   # train utterances per language (the mini corp
 test_utts=60                      # test and test_cs utterances per language (about five recordings, five voices)
 pretrain_config=conf/pretrain_systems.yaml  # stage 6: the pre-training RESULTS_systems.md measured
 pretrain_epochs=6                 # stage-6 epochs on that data (as many steps as conf/pretrain.yaml's 10 had on 300)
-lm_config=conf/lm_systems.yaml    # the shared LM: three times the reading exercises of run.sh's conf/lm.yaml (a frozen
-                                  # LLM reads as well as its LM stage taught it: docs/convergence.md part 11)
+lm_config=conf/lm_systems.yaml    # the shared LM: run.sh's conf/lm.yaml for twice the steps (a frozen LLM reads as
+                                  # well as its LM stage taught it: docs/convergence.md part 11)
 data_dir=data_systems             # shared data (stages 0-4)
 exp_dir=exp_systems               # one sub-directory per system, plus the shared LM and pre-trained encoder
 long_form=true                    # also decode whole recordings
