@@ -118,6 +118,28 @@ def test_stage_option_resumes_from_that_stage(micro_run):
     assert (rnnt / "wer").is_file()
 
 
+def test_use_ngram_counts_it_trains_with_it_and_decodes_with_it(micro_run):
+    """--use_ngram: stage 5 counts the n-gram, stage 7 puts it in the system (config, exp dir, packed model),
+    and the LLM decodes with it (the decode dir's settings say so)."""
+    import tarfile
+
+    import yaml
+
+    work, _ = micro_run
+    log = _run(work, "--stage", "5", "--use_ngram", "true", "--ngram_num", "4", "--asr_tag", "train_ngram")
+    assert "count a 4-gram LM" in log and (work / "exp" / "ngram" / "4gram.npz").is_file()
+    assert "Stage 6: pre-train" not in log, "the pre-trained encoder does not depend on the n-gram"
+    exp = work / "exp" / "train_ngram"
+    cfg = yaml.safe_load((exp / "config.yaml").read_text(encoding="utf-8"))
+    assert cfg["exp_files"]["ngram"] == "ngram.npz" and (exp / "ngram.npz").is_file()
+    assert cfg["decode"]["ngram_weight"] == 0.3
+    info = json.loads((decode_dir(exp, "decode_test_llm_greedy_avg1_max-new-tokens8") / "decode_info.json")
+                      .read_text(encoding="utf-8"))
+    assert info["options"]["ngram_weight"] == 0.3 and "_ngram-0.3" in info["suffix"]
+    with tarfile.open(exp / "model.tar.gz") as tar:
+        assert any(n.endswith("ngram.npz") for n in tar.getnames()), "the packed model carries its n-gram"
+
+
 def test_run_systems_compares_systems_against_both_baselines(micro_run):
     """run_systems.sh on the micro data: four systems, the data stage skipped, one table with segments, whole
     recordings and code-switched speech, the paired bootstrap intervals and the LM's perplexity per language."""
@@ -150,3 +172,4 @@ def test_run_systems_compares_systems_against_both_baselines(micro_run):
     assert (work / "RESULTS_sys_effects.png").is_file()
     assert "## LM: held-out perplexity per language" in table and "|hi|" in table.split("## LM:")[1]
     assert "|test|`lowres_hi0.1_ft_ce_rnnt/llm_greedy_" in table, "the low-resource pair is compared"
+

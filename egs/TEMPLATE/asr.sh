@@ -31,6 +31,9 @@ bpe_type=unigram        # sentencepiece model type: unigram | bpe | char (then -
 pretrained_lm=""        # path or name of a pretrained causal LM; empty = pre-train conf/lm.yaml (stage 5)
 lm_config=conf/lm.yaml  # LM pre-training config
 lm_args=""              # extra section.key=value overrides for prefixasr.bin.train_lm
+use_ngram=false         # also count a token n-gram LM over the LM text (stage 5) and fuse it into the LLM's search
+ngram_num=6             # its order (ESPnet's ngram_num)
+ngram_weight=0.3        # its weight at decoding (decode.ngram_weight of the system; decode --ngram-weight overrides)
 # ---- encoder pre-training (stage 6)
 pretrain_config=conf/pretrain.yaml  # encoder-only system (character CTC, pruned RNN-T, LID); empty = no pre-training
 pretrain_tag=pretrain   # its experiment name
@@ -45,6 +48,7 @@ avg=2                   # number of last epochs to average
 decode_methods="llm_greedy"  # space separated: llm_greedy llm_beam rnnt_greedy rnnt_beam
 decode_args=""          # extra options for prefixasr.bin.decode
 long_form=true          # also decode whole long recordings (windowing + stitching)
+long_form_sets=""       # the test sets whose whole recordings are decoded; empty = every test set that has them
 long_window="30 5"      # window and overlap (seconds) for whole recordings with the RNN-T/CTC methods ...
 long_window_llm=pauses  # ... and with the LLM's: segments cut at the encoder CTC's pauses (sentences, as it was
                         # trained on), or "W O" windows as short as its training utterances
@@ -71,6 +75,7 @@ _run_args=$(printf '%q ' ./asr.sh "$@")  # for the replay scripts
 asr_exp=${exp_dir}/${asr_tag}
 lang_dir=${data_dir}/lang
 lm_exp=${exp_dir}/lm
+ngram_file=${exp_dir}/ngram/${ngram_num}gram.npz
 pretrain_exp=${exp_dir}/${pretrain_tag}
 llm_path=${lm_exp}/hf  # the pre-trained LM in Hugging Face format
 [ -n "${pretrained_lm}" ] && llm_path=${pretrained_lm}
@@ -247,6 +252,14 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
       --output "${lm_exp}/perplexity.json"
     mark_done "${lm_exp}/.done" "${sig5}"
   fi
+  sig5n=$(signature "$(stamp "${lang_dir}/.tokenizer.done")" "${ngram_num}")
+  if [ "${use_ngram}" = true ] && ! is_done "${ngram_file%/*}/.done" "${sig5n}"; then
+    log "Stage 5: count a ${ngram_num}-gram LM over ${lang_dir}/lm_text.txt -> ${ngram_file}"
+    ${train_cmd} "${ngram_file%/*}/log/train_ngram.log" ${python} -m prefixasr.bin.train_ngram \
+      --text "${lang_dir}/lm_text.txt" --tokenizer "${lang_dir}/spm.model" --order "${ngram_num}" \
+      --output "${ngram_file}" --valid-cuts "${data_dir}/fbank/${valid_set}_cuts.jsonl.gz"
+    mark_done "${ngram_file%/*}/.done" "${sig5n}"
+  fi
 fi
 
 # train <stage> <config> <exp> <extra overrides...>: prefixasr.bin.train on the recipe's data; resumes an
@@ -286,14 +299,20 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   [ -n "${pretrained_lm}" ] || lm_input=$(stamp "${lm_exp}/.done")
   pretrain_input=""
   [ -n "${pretrain_config}" ] && pretrain_input="$(stamp "${pretrain_exp}/.train.done") ${pretrain_avg}"
-  sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(config_stamp "${asr_config}")" "${asr_args}")
+  ngram_opts=() ngram_input=()  # (the signature of a run without the n-gram is the one it had before the option)
+  if [ "${use_ngram}" = true ]; then
+    ngram_opts=(decode.ngram="${ngram_file}" decode.ngram_weight="${ngram_weight}")
+    ngram_input=("$(stamp "${ngram_file%/*}/.done")" "${ngram_weight}")
+  fi
+  sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(config_stamp "${asr_config}")" "${asr_args}" \
+    "${ngram_input[@]}")
   if ! is_done "${asr_exp}/.train.done" "${sig7}"; then
     log "Stage 7: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
     fresh_exp "${asr_exp}" "${sig7}"
     init_opts=()
     [ -n "${pretrain_config}" ] && init_opts=(model.init.path="${pretrain_exp}" model.init.avg="${pretrain_avg}")
     # shellcheck disable=SC2086
-    train 7 "${asr_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" ${asr_args}
+    train 7 "${asr_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" "${ngram_opts[@]}" ${asr_args}
     mark_done "${asr_exp}/.train.done" "${sig7}"
   fi
 fi
@@ -314,7 +333,10 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   [ "${decode_threads}" -ge 1 ] || decode_threads=1
   for dset in ${test_sets}; do
     forms=segments
-    [ "${long_form}" = true ] && [ -f "${data_dir}/fbank/${dset}_long_cuts.jsonl.gz" ] && forms="segments long"
+    if [ "${long_form}" = true ] && [ -f "${data_dir}/fbank/${dset}_long_cuts.jsonl.gz" ] &&
+       { [ -z "${long_form_sets}" ] || [[ " ${long_form_sets} " == *" ${dset} "* ]]; }; then
+      forms="segments long"
+    fi
     for method in ${decode_methods}; do
       for form in ${forms}; do
         # the dir is named by the settings (ESPnet's inference_tag): other settings, another dir

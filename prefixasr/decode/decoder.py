@@ -15,6 +15,7 @@ from tqdm import tqdm
 from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.data.text import script_languages
 from prefixasr.decode.longform import SPLITS, Word, make_windows, pause_segments, stitch
+from prefixasr.decode.ngram import NgramLM
 from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decode_batch,
                                      default_method, feature_windows, strip_special, timed_words)
 from prefixasr.decode.script_mask import script_mask
@@ -69,6 +70,7 @@ class Decoder:
             opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ctc_weight=weight))
         if opts.script_mask is None:
             opts = dataclasses.replace(opts, script_mask=bool(system.get("script_mask", False)))
+        opts, self.ngram = _resolve_ngram(opts, loaded)
         self.opts, self.langid, self.device = opts, langid, device
         check_method(self.model, opts.method, opts.llm.ctc_weight)
         self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
@@ -131,7 +133,8 @@ class Decoder:
                                      for lang, utt in zip(batch.languages, batch.cut_ids)],
                                     dtype=torch.long, device=self.device)
         out = []
-        for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts, self.vocab_mask)):
+        for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts, self.vocab_mask,
+                                           self.ngram)):
             rec = {"utt": batch.cut_ids[k], "lang": batch.languages[k], "ref": batch.texts[k],
                    "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * FRAME_SHIFT}
             if pred is not None:
@@ -222,7 +225,8 @@ class Decoder:
         hyps = []
         for chunk, x, lens in batches:
             ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)
-            for (s, e), d in zip(chunk, decode_batch(self.model, x, lens, ids, self.opts, self.vocab_mask)):
+            decoded = decode_batch(self.model, x, lens, ids, self.opts, self.vocab_mask, self.ngram)
+            for (s, e), d in zip(chunk, decoded):
                 text, d = self._clean(d)
                 hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))
         words = stitch(hyps) if split == "windows" else [w for h in hyps for w in h.words]
@@ -242,6 +246,25 @@ class Decoder:
         if res.lang_logits is not None:
             rec["pred_lang"] = res.language
         return rec
+
+
+def _resolve_ngram(opts: DecodeOptions, loaded: "LoadedModel") -> Tuple[DecodeOptions, Optional[NgramLM]]:
+    """The n-gram weight (as given, or the system's decode.ngram_weight) and, when the LLM decodes with it, the
+    n-gram LM (--ngram, or the experiment's own), checked against the LLM's tokens."""
+    if opts.llm.ngram_weight is None:
+        weight = float(loaded.config.get("decode", {}).get("ngram_weight", 0.0))
+        opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ngram_weight=weight))
+    if not (opts.llm.ngram_weight and opts.method.startswith("llm")):
+        return opts, None
+    path = opts.ngram or loaded.ngram_path
+    if path is None:
+        raise ValueError("n-gram fusion (ngram_weight > 0): give --ngram PATH; this experiment has no n-gram LM "
+                         "(decode.ngram)")
+    lm = NgramLM.load(path)
+    if lm.vocab_size != loaded.tokenizer.vocab_size:
+        raise ValueError(f"{path}: an n-gram LM over {lm.vocab_size} tokens, but this system's LLM writes "
+                         f"{loaded.tokenizer.vocab_size} (count it with the experiment's tokenizer)")
+    return dataclasses.replace(opts, ngram=str(path)), lm
 
 
 def decode_cuts(dec: Decoder, cuts: "CutSet", writer: DecodeDirWriter, long_form: bool = False,

@@ -19,6 +19,7 @@ import torch
 
 from prefixasr.decode import script_mask
 from prefixasr.decode.ctc_prefix import CtcPrefixScorer
+from prefixasr.decode.ngram import NgramScorer
 
 
 @dataclass
@@ -31,7 +32,8 @@ class LlmSearchConfig:
     ctc_weight: Optional[float] = None  # joint decoding with the encoder CTC's prefix score; 0 = the LLM alone;
     # None: the system config's decode.ctc_weight, resolved by decode.decoder.Decoder (so the decode tool, transcribe
     # and the Python API agree); the search functions below read an unresolved None as 0
-    ctc_candidates: int = 8  # LLM tokens per hypothesis that the CTC scores each step (plus EOS)
+    ctc_candidates: int = 8  # LLM tokens per hypothesis that the CTC (and the n-gram) score each step (plus EOS)
+    ngram_weight: float = 0.0  # shallow fusion: + w log P_ngram(token | history) for each candidate (`ngram.py`)
 
 
 def token_limits(prefix_lens: torch.Tensor, cfg: LlmSearchConfig) -> List[int]:
@@ -124,37 +126,47 @@ def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequen
     return hyps
 
 
-def _joint_candidates(logp: torch.Tensor, ctc: CtcPrefixScorer, cfg: LlmSearchConfig,
-                      eos_id: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram: Optional[NgramScorer],
+                      cfg: LlmSearchConfig, eos_id: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """(N, V) LLM log-probs -> (N, C) joint scores and their tokens: each row's best LLM tokens and EOS."""
     pre = logp.clone()
     pre[:, eos_id] = -math.inf  # always a candidate, once
     top = pre.topk(min(cfg.ctc_candidates, pre.size(-1) - 1), dim=-1).indices
     cands = torch.cat([top, torch.full_like(top[:, :1], eos_id)], 1)
     w = cfg.ctc_weight or 0.0
-    return (1 - w) * logp.gather(1, cands) + w * ctc.score(cands), cands
+    score = (1 - w) * logp.gather(1, cands)
+    if ctc is not None:
+        score = score + w * ctc.score(cands)
+    if ngram is not None:
+        score = score + cfg.ngram_weight * ngram.score(cands)
+    return score, cands
 
 
 @torch.inference_mode()
 def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
              cfg: Optional[LlmSearchConfig] = None, positions: Optional[torch.Tensor] = None,
-             ctc: Optional[CtcPrefixScorer] = None, allowed: Optional[torch.Tensor] = None) -> List[List[int]]:
+             ctc: Optional[CtcPrefixScorer] = None, allowed: Optional[torch.Tensor] = None,
+             ngram: Optional[NgramScorer] = None) -> List[List[int]]:
     """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
     those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
     finished hypotheses, or at its token limit (live beams then count as finished). With beam 1 this is
     exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight);
-    `allowed` (one row per utterance) the tokens each utterance may write."""
+    `ngram` (one row per utterance) adds an n-gram LM's scores (cfg.ngram_weight); `allowed` (one row per
+    utterance) the tokens each utterance may write."""
     cfg = cfg or LlmSearchConfig()
     if (ctc is None) != (not cfg.ctc_weight):
         raise ValueError("joint CTC decoding needs both a CTC prefix scorer and ctc_weight > 0")
+    if (ngram is None) != (not cfg.ngram_weight):
+        raise ValueError("n-gram fusion needs both an n-gram scorer and ngram_weight > 0")
     k, b = cfg.beam, embeds.size(0)
     device = embeds.device
     step = _Stepper(model, embeds, mask, use_cache=True, positions=positions)
     logits = step.first()  # (B, V)
     rows = torch.arange(b, device=device).repeat_interleave(k)
     step.reorder(rows)
-    if ctc is not None:
-        ctc.reorder(rows)
+    for scorer in (ctc, ngram):
+        if scorer is not None:
+            scorer.reorder(rows)
     logits = logits.index_select(0, rows)  # (B*K, V)
     if allowed is not None:  # a row's beams always extend the same utterance: its mask row never moves
         allowed = allowed.index_select(0, rows)
@@ -167,10 +179,10 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
     v = logits.size(-1)
     for t in range(max(max_lens)):
         logp = script_mask.apply(_penalise(logits, seqs, cfg.repetition_penalty), allowed).log_softmax(-1)
-        if ctc is None:
+        if ctc is None and ngram is None:
             cand, cand_tok, width = logp, None, v
         else:
-            cand, cand_tok = _joint_candidates(logp, ctc, cfg, model.eos_id)
+            cand, cand_tok = _joint_candidates(logp, ctc, ngram, cfg, model.eos_id)
             width = cand.size(-1)
         top_s, top_i = (score.reshape(-1, 1) + cand).reshape(b, k * width).topk(k, dim=-1)  # (B, K)
         src = top_i // width  # beam the candidate extends
@@ -206,6 +218,8 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
         step.reorder(flat_src)
         if ctc is not None:
             ctc.select(flat_src, col.reshape(-1))
+        if ngram is not None:
+            ngram.select(flat_src, tok.reshape(-1))
         feed = tok.reshape(-1).clone()
         feed[score.reshape(-1) == -math.inf] = model.eos_id  # dead rows: any token, never read
         logits = step.next(feed)

@@ -11,6 +11,7 @@ import torch
 from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.decode.ctc_prefix import CtcPrefixScorer
 from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
+from prefixasr.decode.ngram import NgramLM, NgramScorer
 from prefixasr.decode.longform import Word, WindowHyp, spread_words
 from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
 from prefixasr.decode.script_mask import rows_for
@@ -27,6 +28,8 @@ class DecodeOptions:
     use_cache: bool = True  # only for benchmarks/tests: greedy without a KV cache
     script_mask: Optional[bool] = None  # each language writes only its script (+ Latin); None: the system
     # config's decode.script_mask, resolved by decode.decoder.Decoder, which builds the table (script_mask.py)
+    ngram: Optional[str] = None  # an n-gram LM file (prefixasr.bin.train_ngram) fused into the LLM's search with
+    # llm.ngram_weight; None: the experiment dir's own (exp_files.ngram), resolved by decode.decoder.Decoder
 
 
 def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
@@ -51,7 +54,14 @@ def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
                        help="LLM and RNN-T methods: each utterance writes only tokens of its language's script (or "
                             "Latin) (default: the system config's decode.script_mask)")
     group.add_argument("--ctc-candidates", type=int, default=8,
-                       help="llm_* with --ctc-weight: the LLM's best tokens per hypothesis the CTC scores each step")
+                       help="llm_* with --ctc-weight/--ngram-weight: the LLM's best tokens per hypothesis that the "
+                            "CTC and the n-gram score each step")
+    group.add_argument("--ngram", default=None,
+                       help="llm_*: an n-gram LM file (prefixasr.bin.train_ngram) for shallow fusion (default: the "
+                            "experiment's own, when its config sets decode.ngram)")
+    group.add_argument("--ngram-weight", type=float, default=None,
+                       help="llm_*: weight of the n-gram LM's log-probabilities (ESPnet's ngram_weight); 0 = off "
+                            "(default: the system config's decode.ngram_weight)")
 
 
 def _yes_no(value: str) -> bool:
@@ -63,8 +73,9 @@ def _yes_no(value: str) -> bool:
 def options_from_args(args) -> DecodeOptions:
     """DecodeOptions from the arguments that add_search_arguments declared."""
     llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty, args.beam,
-                          args.length_penalty, args.ctc_weight, args.ctc_candidates)
-    return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame, script_mask=args.script_mask)
+                          args.length_penalty, args.ctc_weight, args.ctc_candidates, args.ngram_weight)
+    return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame, script_mask=args.script_mask,
+                         ngram=args.ngram)
 
 
 @dataclass
@@ -120,9 +131,11 @@ def _llm_vocab(model) -> int:
 
 @torch.inference_mode()
 def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang_ids: torch.Tensor,
-                 opts: DecodeOptions, vocab_mask: Optional[torch.Tensor] = None) -> List[Decoded]:
+                 opts: DecodeOptions, vocab_mask: Optional[torch.Tensor] = None,
+                 ngram: Optional[NgramLM] = None) -> List[Decoded]:
     """`vocab_mask`: (languages, tokens) booleans, the tokens each language may write (script_mask.py); the
-    character CTC (ctc_greedy) writes another vocabulary and ignores it."""
+    character CTC (ctc_greedy) writes another vocabulary and ignores it. `ngram`: the LM fused into the LLM's
+    search when opts.llm.ngram_weight > 0."""
     if opts.method == "ctc_greedy":  # characters from the encoder output: frames are encoder frames
         enc, enc_lens = model.encoder(features, feature_lens)
         hyps = model.encoder_ctc.greedy(enc, enc_lens)
@@ -147,15 +160,20 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         ctc = CtcPrefixScorer(ctc_logp, ctc_lens, model.encoder_ctc.blank_id, model.eos_id, [model.bos_id])
     else:
         prefix, plens = model.encode_for_llm(features, feature_lens, ctc_allowed)
+    fusion = None
+    if opts.llm.ngram_weight:
+        if ngram is None:
+            raise ValueError("--ngram-weight > 0 needs an n-gram LM (--ngram, or decode.ngram in the system config)")
+        fusion = NgramScorer(ngram, features.size(0))
     embeds, mask, positions = model.build_llm_prefix(prefix, plens, lang_ids)
     limits = token_limits(plens, opts.llm)
-    if opts.method == "llm_greedy" and ctc is None:
+    if opts.method == "llm_greedy" and ctc is None and fusion is None:
         toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache, positions=positions,
                           allowed=allowed)
-    else:  # joint CTC decoding searches with a beam, of 1 for greedy
+    else:  # joint decoding (CTC, n-gram) searches with a beam, of 1 for greedy
         beam = 1 if opts.method == "llm_greedy" else opts.beam
         toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=beam), positions, ctc,
-                        allowed)
+                        allowed, fusion)
     return [Decoded(t, None, int(n)) for t, n in zip(toks, plens.tolist())]
 
 

@@ -64,6 +64,9 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
         if files.get("char_tokenizer"):  # the encoder CTC's characters (ctc_greedy)
             _copy(exp_dir / files["char_tokenizer"], staging / "chars.model")
             packed_files["char_tokenizer"] = "chars.model"
+        if files.get("ngram"):  # the n-gram LM the system decodes with (decode.ngram_weight)
+            _copy(exp_dir / files["ngram"], staging / "ngram.npz")
+            packed_files["ngram"] = "ngram.npz"
         packed_cfg = dict(config, exp_files=packed_files)
         (staging / ar.CONFIG).write_text(yaml.safe_dump(packed_cfg, sort_keys=False, allow_unicode=True),
                                          encoding="utf-8")
@@ -90,6 +93,7 @@ def load_packed(model_dir: PathLike, device: str = "cpu"):
     lang_map = LanguageMap.load(model_dir / config["exp_files"]["lang_map"])
     chars = config["exp_files"].get("char_tokenizer")
     char_tokenizer = Tokenizer.load(model_dir / chars) if chars else None
+    ngram = config["exp_files"].get("ngram")
     mcfg = model_config(config)
     if mcfg["llm"]["type"] == "pretrained":  # architecture from the packed config; weights from model.pt
         mcfg["llm"]["path"] = str(model_dir / EXP_LLM_CONFIG_DIR)
@@ -98,4 +102,5 @@ def load_packed(model_dir: PathLike, device: str = "cpu"):
     model = build_model({"model": mcfg}, tokenizer.vocab_size, len(lang_map), load_pretrained=False)
     model.load_state_dict(torch.load(model_dir / ar.WEIGHTS, map_location="cpu", weights_only=True)["model"])
     model.to(device).eval()
-    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map, char_tokenizer=char_tokenizer)
+    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map,
+                       char_tokenizer=char_tokenizer, ngram_path=str(model_dir / ngram) if ngram else None)

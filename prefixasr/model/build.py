@@ -115,6 +115,7 @@ class LoadedModel:
     tokenizer: Any
     lang_map: Any
     char_tokenizer: Any = None  # the encoder CTC's character units, when the system has them
+    ngram_path: Optional[str] = None  # the n-gram LM fused into the LLM's search (decode.ngram), when there is one
 
 
 def _resolve(exp_dir: Path, path: str) -> Path:
@@ -140,6 +141,7 @@ def load_model(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1, dev
     tokenizer = Tokenizer.load(_resolve(exp_dir, files["tokenizer"]))
     lang_map = LanguageMap.load(_resolve(exp_dir, files["lang_map"]))
     char_tokenizer = Tokenizer.load(_resolve(exp_dir, files["char_tokenizer"])) if files.get("char_tokenizer") else None
+    ngram = str(_resolve(exp_dir, files["ngram"])) if files.get("ngram") else None
 
     mcfg = model_config(config)
     if mcfg["llm"]["type"] == "pretrained":
@@ -150,4 +152,5 @@ def load_model(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1, dev
 
     model.load_state_dict(read_state_dict(exp_dir, avg=avg, epoch=epoch))
     model.to(device).eval()
-    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map, char_tokenizer=char_tokenizer)
+    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map,
+                       char_tokenizer=char_tokenizer, ngram_path=ngram)

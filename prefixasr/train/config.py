@@ -57,6 +57,10 @@ DECODE_DEFAULTS: Dict[str, Any] = {
     # LLM and RNN-T methods: each utterance writes only tokens of its language's script, or Latin
     # (prefixasr/decode/script_mask.py); the language is the given one, or the LID head's with --langid predicted.
     "script_mask": False,
+    # LLM methods: shallow fusion with a token n-gram LM (prefixasr.bin.train_ngram; ESPnet's ngram_weight): `ngram`
+    # is its file, copied into the experiment dir at training time (exp_files.ngram), `ngram_weight` its weight.
+    "ngram": None,
+    "ngram_weight": 0.0,
 }
 
 TOP_LEVEL = ("data", "model", "train", "decode", "exp_files")

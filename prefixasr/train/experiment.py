@@ -60,6 +60,12 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> 
     if cfg["model"]["loss"]["encoder_ctc_weight"] > 0:
         shutil.copy2(cfg["data"]["char_tokenizer"], exp_dir / "chars.model")
         cfg["exp_files"]["char_tokenizer"] = "chars.model"
+    if cfg["decode"]["ngram"]:  # the n-gram LM decoding fuses in (decode.ngram_weight): part of the system
+        if not Path(cfg["decode"]["ngram"]).is_file():
+            raise FileNotFoundError(f"decode.ngram: {cfg['decode']['ngram']} does not exist "
+                                    f"(write it with prefixasr.bin.train_ngram)")
+        shutil.copy2(cfg["decode"]["ngram"], exp_dir / "ngram.npz")
+        cfg["exp_files"]["ngram"] = "ngram.npz"
     # a pretrained HF part's architecture (config.json), so decoding rebuilds it before loading our weights
     llm, encoder = cfg["model"]["llm"], cfg["model"]["encoder"]
     if llm["type"] == "pretrained" or encoder["type"] == "hf":
