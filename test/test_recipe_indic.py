@@ -118,26 +118,35 @@ def test_stage_option_resumes_from_that_stage(micro_run):
     assert (rnnt / "wer").is_file()
 
 
-def test_use_ngram_counts_it_trains_with_it_and_decodes_with_it(micro_run):
-    """--use_ngram: stage 5 counts the n-gram, stage 7 puts it in the system (config, exp dir, packed model),
-    and the LLM decodes with it (the decode dir's settings say so)."""
+def test_the_recipe_counts_an_ngram_trains_with_it_and_decodes_with_it(micro_run):
+    """run.sh's --use_ngram true: stage 5 counts the n-gram, stage 7 puts it in the system (config, exp dir, packed
+    model) beside conf/train.yaml's word penalty, and the LLM decodes with both (the decode dir's settings say so);
+    --use_ngram false trains the same system without it."""
     import tarfile
 
     import yaml
 
-    work, _ = micro_run
-    log = _run(work, "--stage", "5", "--use_ngram", "true", "--ngram_num", "4", "--asr_tag", "train_ngram")
-    assert "count a 4-gram LM" in log and (work / "exp" / "ngram" / "4gram.npz").is_file()
-    assert "Stage 6: pre-train" not in log, "the pre-trained encoder does not depend on the n-gram"
-    exp = work / "exp" / "train_ngram"
+    work, log = micro_run
+    assert "count a 6-gram LM" in log and (work / "exp" / "ngram" / "6gram.npz").is_file()
+    exp = work / "exp" / "train"
     cfg = yaml.safe_load((exp / "config.yaml").read_text(encoding="utf-8"))
     assert cfg["exp_files"]["ngram"] == "ngram.npz" and (exp / "ngram.npz").is_file()
-    assert cfg["decode"]["ngram_weight"] == 0.3
+    assert cfg["decode"]["ngram_weight"] == 0.3 and cfg["decode"]["word_penalty"] == 2.0
     info = json.loads((decode_dir(exp, "decode_test_llm_greedy_avg1_max-new-tokens8") / "decode_info.json")
                       .read_text(encoding="utf-8"))
-    assert info["options"]["ngram_weight"] == 0.3 and "_ngram-0.3" in info["suffix"]
+    assert info["options"]["ngram_weight"] == 0.3 and info["options"]["word_penalty"] == 2.0
+    assert "_ngram-0.3_wip-2" in info["suffix"]
     with tarfile.open(exp / "model.tar.gz") as tar:
         assert any(n.endswith("ngram.npz") for n in tar.getnames()), "the packed model carries its n-gram"
+
+    log = _run(work, "--stage", "7", "--stop_stage", "9", "--use_ngram", "false", "--asr_tag", "train_plain")
+    assert "Stage 6: pre-train" not in log and "count a" not in log
+    plain = work / "exp" / "train_plain"
+    cfg = yaml.safe_load((plain / "config.yaml").read_text(encoding="utf-8"))
+    assert not cfg["exp_files"].get("ngram") and not (plain / "ngram.npz").exists()
+    info = json.loads((decode_dir(plain, "decode_test_llm_greedy_avg1_max-new-tokens8") / "decode_info.json")
+                      .read_text(encoding="utf-8"))
+    assert info["options"]["ngram_weight"] == 0.0 and "_ngram" not in info["suffix"]
 
 
 def test_run_systems_compares_systems_against_both_baselines(micro_run):

@@ -18,7 +18,7 @@ from prefixasr.decode.longform import SPLITS, Word, make_windows, pause_segments
 from prefixasr.decode.ngram import NgramLM
 from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decode_batch,
                                      default_method, feature_windows, strip_special, timed_words)
-from prefixasr.decode.script_mask import script_mask
+from prefixasr.decode.script_mask import script_mask, word_starts
 from prefixasr.decode.writer import DecodeDirWriter
 from prefixasr.model.encoder import subsampled_length
 
@@ -70,6 +70,9 @@ class Decoder:
             opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ctc_weight=weight))
         if opts.script_mask is None:
             opts = dataclasses.replace(opts, script_mask=bool(system.get("script_mask", False)))
+        if opts.llm.word_penalty is None:
+            penalty = float(system.get("word_penalty", 0.0))
+            opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, word_penalty=penalty))
         opts, self.ngram = _resolve_ngram(opts, loaded)
         self.opts, self.langid, self.device = opts, langid, device
         check_method(self.model, opts.method, opts.llm.ctc_weight)
@@ -82,6 +85,9 @@ class Decoder:
         self.vocab_mask = None
         if opts.script_mask and opts.method != "ctc_greedy":
             self.vocab_mask = script_mask(self.tok, self.lang_map.languages).to(device)
+        self.word_starts = None  # the tokens the word insertion penalty charges (LLM methods)
+        if opts.llm.word_penalty and opts.method.startswith("llm"):
+            self.word_starts = word_starts(self.tok).to(device)
         if langid == "predicted":
             self._check_lid()
 
@@ -134,7 +140,7 @@ class Decoder:
                                     dtype=torch.long, device=self.device)
         out = []
         for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts, self.vocab_mask,
-                                           self.ngram)):
+                                           self.ngram, self.word_starts)):
             rec = {"utt": batch.cut_ids[k], "lang": batch.languages[k], "ref": batch.texts[k],
                    "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * FRAME_SHIFT}
             if pred is not None:
@@ -225,7 +231,8 @@ class Decoder:
         hyps = []
         for chunk, x, lens in batches:
             ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)
-            decoded = decode_batch(self.model, x, lens, ids, self.opts, self.vocab_mask, self.ngram)
+            decoded = decode_batch(self.model, x, lens, ids, self.opts, self.vocab_mask, self.ngram,
+                                   self.word_starts)
             for (s, e), d in zip(chunk, decoded):
                 text, d = self._clean(d)
                 hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))

@@ -7,7 +7,9 @@ Each row may emit at most `max_lens[i]` tokens (bounded by its prefix length: se
 so an untrained or looping model cannot run away. `allowed` ((B, V) booleans, `script_mask.py`) rules out the
 tokens an utterance's language does not write. With `ctc_weight` > 0 the beam search is joint CTC/LLM
 decoding (ESPnet's hybrid decoding): each step scores the LLM's best `ctc_candidates` tokens and EOS by
-(1 - w) log p_LLM + w (CTC prefix score increment) (`ctc_prefix.py`).
+(1 - w) log p_LLM + w (CTC prefix score increment) (`ctc_prefix.py`). With `word_penalty` > 0 every token that
+begins a word (`word_starts`, from `script_mask.word_starts`) costs that much more: Kaldi's word insertion penalty,
+which trades words split in two against words run together.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ class LlmSearchConfig:
     # and the Python API agree); the search functions below read an unresolved None as 0
     ctc_candidates: int = 8  # LLM tokens per hypothesis that the CTC (and the n-gram) score each step (plus EOS)
     ngram_weight: float = 0.0  # shallow fusion: + w log P_ngram(token | history) for each candidate (`ngram.py`)
+    word_penalty: Optional[float] = None  # subtracted from the score of each token that begins a word; None: the
+    # system config's decode.word_penalty, resolved by decode.decoder.Decoder (the search reads None as 0)
 
 
 def token_limits(prefix_lens: torch.Tensor, cfg: LlmSearchConfig) -> List[int]:
@@ -43,6 +47,15 @@ def token_limits(prefix_lens: torch.Tensor, cfg: LlmSearchConfig) -> List[int]:
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _word_costs(cfg: LlmSearchConfig, word_starts: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """(V,) the word insertion penalty of each token (0 for tokens inside a word), or None when off."""
+    if not cfg.word_penalty:
+        return None
+    if word_starts is None:
+        raise ValueError("word_penalty > 0 needs the tokens that begin a word (script_mask.word_starts)")
+    return word_starts.float() * cfg.word_penalty
 
 
 def _penalise(logits: torch.Tensor, history: Sequence[Sequence[int]], penalty: float) -> torch.Tensor:
@@ -99,17 +112,23 @@ class _Stepper:
 @torch.inference_mode()
 def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
                cfg: Optional[LlmSearchConfig] = None, use_cache: bool = True,
-               positions: Optional[torch.Tensor] = None, allowed: Optional[torch.Tensor] = None) -> List[List[int]]:
+               positions: Optional[torch.Tensor] = None, allowed: Optional[torch.Tensor] = None,
+               word_starts: Optional[torch.Tensor] = None) -> List[List[int]]:
     """Greedy decoding of a batch; returns token ids without EOS. `positions`: the prefix's position ids
-    (from model.build_llm_prefix; counted along the mask when None); `allowed`: each row's allowed tokens."""
+    (from model.build_llm_prefix; counted along the mask when None); `allowed`: each row's allowed tokens;
+    `word_starts`: (V,) the tokens that begin a word (for cfg.word_penalty)."""
     cfg = cfg or LlmSearchConfig()
+    costs = _word_costs(cfg, word_starts)
     b = embeds.size(0)
     step = _Stepper(model, embeds, mask, use_cache, positions)
     logits = step.first()
     hyps: List[List[int]] = [[] for _ in range(b)]
     done = [False] * b
     for t in range(max(max_lens)):
-        tok = script_mask.apply(_penalise(logits, hyps, cfg.repetition_penalty), allowed).argmax(-1)
+        logits = _penalise(logits, hyps, cfg.repetition_penalty)
+        if costs is not None:  # the same margin as on log-probabilities: they differ from logits by a constant
+            logits = logits - costs
+        tok = script_mask.apply(logits, allowed).argmax(-1)
         for i in range(b):
             if done[i]:
                 continue
@@ -127,8 +146,10 @@ def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequen
 
 
 def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram: Optional[NgramScorer],
-                      cfg: LlmSearchConfig, eos_id: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(N, V) LLM log-probs -> (N, C) joint scores and their tokens: each row's best LLM tokens and EOS."""
+                      cfg: LlmSearchConfig, eos_id: int,
+                      costs: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(N, V) LLM log-probs -> (N, C) joint scores and their tokens: each row's best LLM tokens and EOS (`costs`:
+    each token's word insertion penalty)."""
     pre = logp.clone()
     pre[:, eos_id] = -math.inf  # always a candidate, once
     top = pre.topk(min(cfg.ctc_candidates, pre.size(-1) - 1), dim=-1).indices
@@ -139,6 +160,8 @@ def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram:
         score = score + w * ctc.score(cands)
     if ngram is not None:
         score = score + cfg.ngram_weight * ngram.score(cands)
+    if costs is not None:
+        score = score - costs[cands]
     return score, cands
 
 
@@ -146,18 +169,19 @@ def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram:
 def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
              cfg: Optional[LlmSearchConfig] = None, positions: Optional[torch.Tensor] = None,
              ctc: Optional[CtcPrefixScorer] = None, allowed: Optional[torch.Tensor] = None,
-             ngram: Optional[NgramScorer] = None) -> List[List[int]]:
+             ngram: Optional[NgramScorer] = None, word_starts: Optional[torch.Tensor] = None) -> List[List[int]]:
     """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
     those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
     finished hypotheses, or at its token limit (live beams then count as finished). With beam 1 this is
     exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight);
     `ngram` (one row per utterance) adds an n-gram LM's scores (cfg.ngram_weight); `allowed` (one row per
-    utterance) the tokens each utterance may write."""
+    utterance) the tokens each utterance may write; `word_starts` (V,) the tokens that cfg.word_penalty charges."""
     cfg = cfg or LlmSearchConfig()
     if (ctc is None) != (not cfg.ctc_weight):
         raise ValueError("joint CTC decoding needs both a CTC prefix scorer and ctc_weight > 0")
     if (ngram is None) != (not cfg.ngram_weight):
         raise ValueError("n-gram fusion needs both an n-gram scorer and ngram_weight > 0")
+    costs = _word_costs(cfg, word_starts)
     k, b = cfg.beam, embeds.size(0)
     device = embeds.device
     step = _Stepper(model, embeds, mask, use_cache=True, positions=positions)
@@ -180,9 +204,9 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
     for t in range(max(max_lens)):
         logp = script_mask.apply(_penalise(logits, seqs, cfg.repetition_penalty), allowed).log_softmax(-1)
         if ctc is None and ngram is None:
-            cand, cand_tok, width = logp, None, v
+            cand, cand_tok, width = logp if costs is None else logp - costs, None, v
         else:
-            cand, cand_tok = _joint_candidates(logp, ctc, ngram, cfg, model.eos_id)
+            cand, cand_tok = _joint_candidates(logp, ctc, ngram, cfg, model.eos_id, costs)
             width = cand.size(-1)
         top_s, top_i = (score.reshape(-1, 1) + cand).reshape(b, k * width).topk(k, dim=-1)  # (B, K)
         src = top_i // width  # beam the candidate extends

@@ -62,6 +62,9 @@ def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
     group.add_argument("--ngram-weight", type=float, default=None,
                        help="llm_*: weight of the n-gram LM's log-probabilities (ESPnet's ngram_weight); 0 = off "
                             "(default: the system config's decode.ngram_weight)")
+    group.add_argument("--word-penalty", type=float, default=None,
+                       help="llm_*: subtracted from the score of each token that begins a word (Kaldi's word "
+                            "insertion penalty); 0 = off (default: the system config's decode.word_penalty)")
 
 
 def _yes_no(value: str) -> bool:
@@ -73,7 +76,8 @@ def _yes_no(value: str) -> bool:
 def options_from_args(args) -> DecodeOptions:
     """DecodeOptions from the arguments that add_search_arguments declared."""
     llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty, args.beam,
-                          args.length_penalty, args.ctc_weight, args.ctc_candidates, args.ngram_weight)
+                          args.length_penalty, args.ctc_weight, args.ctc_candidates, args.ngram_weight,
+                          args.word_penalty)
     return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame, script_mask=args.script_mask,
                          ngram=args.ngram)
 
@@ -132,10 +136,11 @@ def _llm_vocab(model) -> int:
 @torch.inference_mode()
 def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang_ids: torch.Tensor,
                  opts: DecodeOptions, vocab_mask: Optional[torch.Tensor] = None,
-                 ngram: Optional[NgramLM] = None) -> List[Decoded]:
+                 ngram: Optional[NgramLM] = None, word_starts: Optional[torch.Tensor] = None) -> List[Decoded]:
     """`vocab_mask`: (languages, tokens) booleans, the tokens each language may write (script_mask.py); the
     character CTC (ctc_greedy) writes another vocabulary and ignores it. `ngram`: the LM fused into the LLM's
-    search when opts.llm.ngram_weight > 0."""
+    search when opts.llm.ngram_weight > 0. `word_starts`: (tokens,) the LLM's tokens that begin a word
+    (script_mask.word_starts), charged opts.llm.word_penalty."""
     if opts.method == "ctc_greedy":  # characters from the encoder output: frames are encoder frames
         enc, enc_lens = model.encoder(features, feature_lens)
         hyps = model.encoder_ctc.greedy(enc, enc_lens)
@@ -167,13 +172,15 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         fusion = NgramScorer(ngram, features.size(0))
     embeds, mask, positions = model.build_llm_prefix(prefix, plens, lang_ids)
     limits = token_limits(plens, opts.llm)
+    if word_starts is not None:  # widened to the LLM's logits (an LLM can be wider than its tokenizer)
+        word_starts = torch.cat([word_starts, word_starts.new_zeros(max(0, vocab - word_starts.numel()))])[:vocab]
     if opts.method == "llm_greedy" and ctc is None and fusion is None:
         toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache, positions=positions,
-                          allowed=allowed)
+                          allowed=allowed, word_starts=word_starts)
     else:  # joint decoding (CTC, n-gram) searches with a beam, of 1 for greedy
         beam = 1 if opts.method == "llm_greedy" else opts.beam
         toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=beam), positions, ctc,
-                        allowed, fusion)
+                        allowed, fusion, word_starts)
     return [Decoded(t, None, int(n)) for t, n in zip(toks, plens.tolist())]
 
 

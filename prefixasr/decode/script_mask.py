@@ -7,6 +7,8 @@ rule those tokens out, as Whisper's language token narrows its output. The table
 booleans, built once from the tokenizer; a token is allowed for a language when every letter of its text is in
 the language's script block (`data.text.LANG_RULES`) or in Latin. Tokens without letters (spaces, digits,
 punctuation, specials) and every token of a language without a rule stay allowed.
+
+`word_starts` marks the tokens that begin a word, which the LLM's search can charge a word insertion penalty.
 """
 from __future__ import annotations
 
@@ -38,6 +40,16 @@ def script_mask(tokenizer, languages: Sequence[str]) -> torch.Tensor:
         for i, text in enumerate(letters):
             mask[row, i] = all(any(lo <= ord(c) <= hi for lo, hi in blocks) for c in text)
     return mask
+
+
+# how tokenizers mark a word's first piece: sentencepiece's "▁", byte-level BPE's "Ġ" (a leading space)
+WORD_START_MARKS = ("\u2581", "\u0120")
+
+
+def word_starts(tokenizer) -> torch.Tensor:
+    """(tokenizer.vocab_size,) booleans: True for the tokens that begin a word (their piece starts with a mark)."""
+    return torch.tensor([tokenizer.id_to_piece(i).startswith(WORD_START_MARKS) for i in range(tokenizer.vocab_size)],
+                        dtype=torch.bool)
 
 
 def rows_for(mask: Optional[torch.Tensor], lang_ids: torch.Tensor, width: int) -> Optional[torch.Tensor]:

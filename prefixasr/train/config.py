@@ -61,6 +61,9 @@ DECODE_DEFAULTS: Dict[str, Any] = {
     # is its file, copied into the experiment dir at training time (exp_files.ngram), `ngram_weight` its weight.
     "ngram": None,
     "ngram_weight": 0.0,
+    # LLM methods: subtracted from the score of each token that begins a word (Kaldi's word insertion penalty);
+    # it trades words split in two for words run together (docs/convergence.md, part 16).
+    "word_penalty": 0.0,
 }
 
 TOP_LEVEL = ("data", "model", "train", "decode", "exp_files")
