@@ -109,7 +109,7 @@ def settings_suffix(args: argparse.Namespace, avg: int) -> str:
         parts.append(f"ctc-{args.ctc_weight:g}")
     if args.ngram_weight > 0 and args.method.startswith("llm"):
         parts.append(f"ngram-{args.ngram_weight:g}")
-    if args.word_penalty > 0 and args.method.startswith("llm"):
+    if args.word_penalty and args.method.startswith("llm"):  # negative: a word bonus, named too
         parts.append(f"wip-{args.word_penalty:g}")
     if args.script_mask:
         parts.append("script-mask")
