@@ -75,3 +75,15 @@ def system_config(corpus: Dict[str, str], **train: Any) -> Dict[str, Any]:
                        lang_map=corpus["lang_map"], char_tokenizer=corpus["char_tokenizer"])
     cfg["train"].update(train)
     return cfg
+
+
+def memorise_config(corpus: Dict[str, str], **train: Any) -> Dict[str, Any]:
+    """A tiny system that learns `corpus` (make_corpus with 6 utterances) by heart in 150 epochs."""
+    cfg = system_config(corpus, num_epochs=150, lr=5e-3, warmup_steps=10, schedule="constant", log_interval=50,
+                        scan_pessimistic_batches=False, **train)
+    cfg["model"]["encoder"].update(dropout=0.0, d_model=48, ffn_dim=96)
+    cfg["model"]["rnnt"]["warm_step"] = 50
+    cfg["model"]["loss"]["rnnt_weight"] = 1.0
+    cfg["data"]["valid_cuts"] = None
+    cfg["data"]["loader"]["max_duration"] = 2.0
+    return cfg

@@ -9,20 +9,14 @@ from prefixasr.decode.llm_search import llm_greedy
 from prefixasr.decode.rnnt_search import rnnt_greedy
 from prefixasr.model import load_model
 from prefixasr.train.data import load_cuts
-from test_train_fixtures import make_corpus, system_config
+from test_train_fixtures import make_corpus, memorise_config
 
 torch.set_num_threads(1)
 
 
 def test_tiny_model_memorises_and_greedy_decodes_its_training_set(tmp_path):
     corpus = make_corpus(tmp_path / "corpus", n_utts=6, seed=3)
-    cfg = system_config(corpus, num_epochs=150, lr=5e-3, warmup_steps=10, schedule="constant", log_interval=50,
-                        scan_pessimistic_batches=False)
-    cfg["model"]["encoder"].update(dropout=0.0, d_model=48, ffn_dim=96)
-    cfg["model"]["rnnt"]["warm_step"] = 50
-    cfg["model"]["loss"]["rnnt_weight"] = 1.0
-    cfg["data"]["valid_cuts"] = None
-    cfg["data"]["loader"]["max_duration"] = 2.0
+    cfg = memorise_config(corpus)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     assert train_cli.main(["--config", str(tmp_path / "c.yaml"), "--exp-dir", str(tmp_path / "exp")]) == 0
 

@@ -6,6 +6,9 @@
 #   FAST_RNNT_VERSION=1.3   sdist version to build
 #   FAST_RNNT_CUDA=auto     auto | on | off
 #   FAST_RNNT_JOBS=2        parallel compile jobs
+#   FAST_RNNT_CUDA_ARCHS=   compute capabilities to build kernels for, e.g. "80 90"; empty = the visible GPUs'
+#   FAST_RNNT_CMAKE_ARGS=   more CMake arguments, e.g. "-G Ninja" where there is no make (then put a `make`
+#                           on PATH that runs ninja: fast_rnnt's setup.py calls make)
 #
 # Why not `pip install fast_rnnt`: its CMake fetches pybind11 from GitHub (no internet here) and its
 # defaults predate torch 2.14 (C++20 headers, CUDA toolkit lookup even for CPU builds).
@@ -59,12 +62,20 @@ case "${torch_version}" in 1.*|2.[0-9].*|2.1[0-3].*) cxx_std=17 ;; esac
 use_cuda=OFF
 if [ "${want_cuda}" = on ] || { [ "${want_cuda}" = auto ] && [ "${has_gpu}" = 1 ] && command -v nvcc >/dev/null; }; then
   use_cuda=ON
+  # fast_rnnt 1.3 builds for a fixed list (sm_35 ... sm_86) when it does not recognise the GPU, as for Hopper
+  # (sm_90), and CUDA 13's nvcc rejects everything below sm_75: build for the GPUs that are here instead.
+  archs=${FAST_RNNT_CUDA_ARCHS:-$("${py}" -c "import torch; print(' '.join(sorted({'%d%d' % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})))")}
+  [ -n "${archs}" ] || { log "ERROR: no GPU visible to name its architecture; set FAST_RNNT_CUDA_ARCHS"; exit 1; }
+  sed -i -e "s/^\( *set(FT_COMPUTE_ARCH_CANDIDATES\) [0-9 ]*)/\1 ${archs})/" \
+         -e "/list(APPEND FT_COMPUTE_ARCH_CANDIDATES/d" "${src}/CMakeLists.txt"
+  log "CUDA kernels for compute capabilities: ${archs}"
 fi
 
 cmake_args="-DCMAKE_BUILD_TYPE=Release -DFT_BUILD_TESTS=OFF -DFT_WITH_CUDA=${use_cuda}"
 cmake_args+=" -DCMAKE_CXX_STANDARD=${cxx_std} -DCMAKE_POLICY_VERSION_MINIMUM=3.5"
 cmake_args+=" -DFETCHCONTENT_SOURCE_DIR_PYBIND11=${workdir}/pybind11_shim -DCMAKE_FIND_PACKAGE_TARGETS_GLOBAL=ON"
 cmake_args+=" -DPYTHON_EXECUTABLE=${py}"
+cmake_args+=" ${FAST_RNNT_CMAKE_ARGS:-}"
 if [ -n "${torch_cuda}" ]; then
   # A CUDA build of torch makes CMake look for the toolkit even for CPU kernels.
   cuda_root=$(find_cuda_root)
