@@ -152,3 +152,20 @@ def test_default_windows_follow_the_method():
 
     assert default_window("llm_greedy") == default_window("llm_beam") == (10.0, 2.0)
     assert default_window("rnnt_greedy") == default_window("ctc_greedy") == (30.0, 5.0)
+
+
+def test_the_method_is_the_systems_own_unless_named(system, tmp_path):
+    """decode.method of the training config is what transcribe searches with when no --method is given."""
+    import shutil
+
+    import yaml
+
+    from prefixasr import Transcriber
+
+    exp = shutil.copytree(system[0], tmp_path / "exp")
+    assert Transcriber.from_pretrained(exp, device="cpu").method == "llm_greedy"  # none set: the LLM's greedy
+    cfg = yaml.safe_load((exp / "config.yaml").read_text(encoding="utf-8"))
+    cfg["decode"]["method"] = "llm_beam"
+    (exp / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    assert Transcriber.from_pretrained(exp, device="cpu").method == "llm_beam"
+    assert Transcriber.from_pretrained(exp, device="cpu", method="rnnt_greedy").method == "rnnt_greedy"

@@ -62,9 +62,9 @@ class Decoder:
         if langid not in LANGID_MODES:
             raise ValueError(f"langid must be one of {LANGID_MODES}, got {langid!r}")
         self.model, self.tok, self.lang_map = loaded.model, loaded.tokenizer, loaded.lang_map
-        if opts.method is None:
-            opts = dataclasses.replace(opts, method=default_method(self.model))
         system = loaded.config.get("decode", {})  # the system's own decoding defaults
+        if opts.method is None:
+            opts = dataclasses.replace(opts, method=system.get("method") or default_method(self.model))
         if opts.llm.ctc_weight is None:
             weight = float(system.get("ctc_weight", 0.0))
             opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ctc_weight=weight))

@@ -51,6 +51,10 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
 }
 
 DECODE_DEFAULTS: Dict[str, Any] = {
+    # the search transcribe (and the Transcriber API) uses when none is named: llm_greedy, llm_beam, rnnt_greedy, ...;
+    # None: the system's LLM greedy, else its RNN-T's, else its character CTC's (decode/runner.py, default_method).
+    # The decode tool and the recipes name theirs (--method, asr.sh's --decode_methods).
+    "method": None,
     # LLM methods: weight of the encoder CTC's prefix score in joint decoding (ESPnet's ctc_weight; needs the
     # LLM to write the CTC's characters). The per-epoch dev CER always shows the LLM alone.
     "ctc_weight": 0.0,
