@@ -64,7 +64,9 @@ if [ "${want_cuda}" = on ] || { [ "${want_cuda}" = auto ] && [ "${has_gpu}" = 1 
   use_cuda=ON
   # fast_rnnt 1.3 builds for a fixed list (sm_35 ... sm_86) when it does not recognise the GPU, as for Hopper
   # (sm_90), and CUDA 13's nvcc rejects everything below sm_75: build for the GPUs that are here instead.
-  archs=${FAST_RNNT_CUDA_ARCHS:-$("${py}" -c "import torch; print(' '.join(sorted({'%d%d' % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})))")}
+  visible_archs="import torch; n = torch.cuda.device_count()
+print(' '.join(sorted({'%d%d' % torch.cuda.get_device_capability(i) for i in range(n)})))"
+  archs=${FAST_RNNT_CUDA_ARCHS:-$("${py}" -c "${visible_archs}")}
   [ -n "${archs}" ] || { log "ERROR: no GPU visible to name its architecture; set FAST_RNNT_CUDA_ARCHS"; exit 1; }
   sed -i -e "s/^\( *set(FT_COMPUTE_ARCH_CANDIDATES\) [0-9 ]*)/\1 ${archs})/" \
          -e "/list(APPEND FT_COMPUTE_ARCH_CANDIDATES/d" "${src}/CMakeLists.txt"
