@@ -6,17 +6,11 @@ set on the GPU. Skipped where torch sees no CUDA device (CI); on a GPU machine:
 """
 import pytest
 import torch
-import yaml
 
 from prefixasr import losses
-from prefixasr.bin import train as train_cli
-from prefixasr.data.datamodule import AsrDataModule, unpack_batch
-from prefixasr.decode.llm_search import llm_greedy
-from prefixasr.decode.rnnt_search import rnnt_greedy
-from prefixasr.model import build_model, load_model
-from prefixasr.train.data import load_cuts
+from prefixasr.model import build_model
 from test_model_fixtures import NUM_LANGS, VOCAB, fake_batch, tiny_config
-from test_train_fixtures import make_corpus, memorise_config
+from test_train_fixtures import memorise_and_decode
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")
@@ -66,22 +60,7 @@ def test_bf16_loss_on_cuda_is_the_fp32_loss_on_cpu(system):
 
 
 def test_tiny_system_trains_on_cuda_in_bf16_and_decodes_there(tmp_path):
-    corpus = make_corpus(tmp_path / "corpus", n_utts=6, seed=3)
-    cfg = memorise_config(corpus, device="cuda", amp="bf16")
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    assert train_cli.main(["--config", str(tmp_path / "c.yaml"), "--exp-dir", str(tmp_path / "exp")]) == 0
-
-    loaded = load_model(tmp_path / "exp", device="cuda")
-    model, tok = loaded.model, loaded.tokenizer
-    assert next(model.parameters()).device.type == "cuda"
-    dm = AsrDataModule(max_duration=100, num_workers=0, spec_augment=False, world_size=1, rank=0)
-    batch = unpack_batch(next(iter(dm.test_dataloader(load_cuts(corpus["cuts"], "cuts")))))
-    feats, lens = batch.features.to(CUDA), batch.feature_lens.to(CUDA)
-    lang_ids = torch.tensor([loaded.lang_map.index(lang) for lang in batch.languages], device=CUDA)
-    with torch.no_grad():
-        embeds, mask, _ = model.build_llm_prefix(*model.encode_for_llm(feats, lens), lang_ids)
-        prefix, plens = model.encode(feats, lens)
-        llm_hyps = [tok.decode(h) for h in llm_greedy(model, embeds, mask, [40] * len(batch))]
-        rnnt_hyps = [tok.decode(h) for h, _ in rnnt_greedy(model.transducer, prefix, plens, max_sym_per_frame=3)]
-    assert sum(h == r for h, r in zip(llm_hyps, batch.texts)) >= len(batch) - 1, (llm_hyps, batch.texts)
-    assert sum(h == r for h, r in zip(rnnt_hyps, batch.texts)) >= len(batch) - 1, (rnnt_hyps, batch.texts)
+    r = memorise_and_decode(tmp_path, decode_device="cuda", device="cuda", amp="bf16")
+    assert r["device"] == "cuda"
+    for hyps in (r["llm"], r["rnnt"]):
+        assert sum(h == t for h, t in zip(hyps, r["texts"])) >= len(r["texts"]) - 1, (hyps, r["texts"])

@@ -87,3 +87,37 @@ def memorise_config(corpus: Dict[str, str], **train: Any) -> Dict[str, Any]:
     cfg["data"]["valid_cuts"] = None
     cfg["data"]["loader"]["max_duration"] = 2.0
     return cfg
+
+
+def memorise_and_decode(root: Path, decode_device: str = "cpu", **train: Any) -> Dict[str, Any]:
+    """Train memorise_config (with `train` overrides) on a 6-utterance corpus under `root`, then decode that corpus
+    greedily with the LLM and the RNN-T on `decode_device`. Returns the references (`texts`), the hypotheses (`llm`,
+    `rnnt`), the LLM's cross-entropy per token on them (`ce_per_token`) and the device the model ran on (`device`)."""
+    import torch
+    import yaml
+
+    from prefixasr.bin import train as train_cli
+    from prefixasr.data.datamodule import AsrDataModule, unpack_batch
+    from prefixasr.decode.llm_search import llm_greedy
+    from prefixasr.decode.rnnt_search import rnnt_greedy
+    from prefixasr.model import load_model
+    from prefixasr.train.data import load_cuts
+
+    corpus = make_corpus(root / "corpus", n_utts=6, seed=3)
+    (root / "c.yaml").write_text(yaml.safe_dump(memorise_config(corpus, **train)), encoding="utf-8")
+    assert train_cli.main(["--config", str(root / "c.yaml"), "--exp-dir", str(root / "exp")]) == 0
+
+    loaded = load_model(root / "exp", device=decode_device)
+    model, tok = loaded.model, loaded.tokenizer
+    dm = AsrDataModule(max_duration=100, num_workers=0, spec_augment=False, world_size=1, rank=0)
+    batch = unpack_batch(next(iter(dm.test_dataloader(load_cuts(corpus["cuts"], "cuts")))))
+    feats, lens = batch.features.to(decode_device), batch.feature_lens.to(decode_device)
+    lang_ids = torch.tensor([loaded.lang_map.index(lang) for lang in batch.languages], device=decode_device)
+    with torch.no_grad():
+        _, stats = model(feats, lens, tok.encode_batch(batch.texts), lang_ids)
+        embeds, mask, _ = model.build_llm_prefix(*model.encode_for_llm(feats, lens), lang_ids)
+        prefix, plens = model.encode(feats, lens)
+        llm_hyps = [tok.decode(h) for h in llm_greedy(model, embeds, mask, [40] * len(batch))]
+        rnnt_hyps = [tok.decode(h) for h, _ in rnnt_greedy(model.transducer, prefix, plens, max_sym_per_frame=3)]
+    return {"texts": batch.texts, "llm": llm_hyps, "rnnt": rnnt_hyps, "ce_per_token": stats["ce"] / stats["tokens"],
+            "device": next(model.parameters()).device.type}
