@@ -129,3 +129,11 @@ def test_micro_corpus(tmp_path):
         native = test_text[s.language]
         assert s.text.startswith(native + " ") and s.text[len(native) + 1:] in {"open file", "settings"}, s.text
         assert s.speaker not in speakers["train"] | speakers["dev"]
+
+
+@pytest.mark.needs_tool("espeak-ng")
+def test_a_sentence_that_begins_with_a_dash_is_spoken_not_read_as_an_option():
+    from prefixasr.data.tts import Speaker, synthesize
+
+    audio = synthesize("--सहायता दिखाएँ", "hi", Speaker("m1", 175, 50))  # catalogs have "--help"-like strings
+    assert audio.size > 16000 * 0.3

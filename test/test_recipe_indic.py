@@ -131,12 +131,12 @@ def test_the_recipe_counts_an_ngram_trains_with_it_and_decodes_with_it(micro_run
     exp = work / "exp" / "train"
     cfg = yaml.safe_load((exp / "config.yaml").read_text(encoding="utf-8"))
     assert cfg["exp_files"]["ngram"] == "ngram.npz" and (exp / "ngram.npz").is_file()
-    assert cfg["decode"]["ngram_weight"] == 0.5 and cfg["decode"]["word_penalty"] == 2.0
+    assert cfg["decode"]["ngram_weight"] == 0.7 and cfg["decode"]["word_penalty"] == 3.0
     assert cfg["decode"]["method"] == "llm_beam", "conf/train.yaml: transcribe searches with a beam"
     info = json.loads((decode_dir(exp, "decode_test_llm_greedy_avg1_max-new-tokens8") / "decode_info.json")
                       .read_text(encoding="utf-8"))
-    assert info["options"]["ngram_weight"] == 0.5 and info["options"]["word_penalty"] == 2.0
-    assert "_ngram-0.5_wip-2" in info["suffix"]
+    assert info["options"]["ngram_weight"] == 0.7 and info["options"]["word_penalty"] == 3.0
+    assert "_ngram-0.7_wip-3" in info["suffix"]
     with tarfile.open(exp / "model.tar.gz") as tar:
         assert any(n.endswith("ngram.npz") for n in tar.getnames()), "the packed model carries its n-gram"
 

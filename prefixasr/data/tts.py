@@ -94,7 +94,8 @@ def trim_silence(audio: np.ndarray, threshold: float = 1e-3, margin: int = 160) 
 def synthesize(text: str, lang: str, speaker: Speaker) -> np.ndarray:
     """Speak `text` in `lang` with `speaker`; float32 mono at 16 kHz, silence trimmed."""
     voice = f"{_VOICE.get(lang, lang)}+{speaker.variant}"
-    cmd = ["espeak-ng", "-v", voice, "-s", str(speaker.speed), "-p", str(speaker.pitch), "--stdout",
+    # "--": a sentence that begins with "-" is text, not an option (the catalogs have "--help"-like strings)
+    cmd = ["espeak-ng", "-v", voice, "-s", str(speaker.speed), "-p", str(speaker.pitch), "--stdout", "--",
            espeak_text(text, lang)]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0 or len(proc.stdout) <= 44:
