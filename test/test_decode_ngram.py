@@ -65,7 +65,8 @@ def test_bad_orders_and_ids_are_refused(tmp_path):
 def test_the_scorer_follows_the_search_rows():
     lm = NgramLM.train([[5, 6, 7]] * 5, 3, V, BOS, EOS)
     sc = NgramScorer(lm, 2)
-    sc.select(torch.tensor([0, 1]), torch.tensor([5, 9]))
+    sc.score(torch.tensor([[9, 5], [5, 9]]))
+    sc.select(torch.tensor([0, 1]), torch.tensor([1, 1]))  # row 0 takes 5, row 1 takes 9
     sc.reorder(torch.tensor([1, 0, 0]))  # rows: [.. 9], [.. 5], [.. 5]
     s = sc.score(torch.tensor([[6], [6], [6]]))
     assert s[1, 0] == s[2, 0] and s[1, 0] > s[0, 0] + 1

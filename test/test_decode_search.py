@@ -39,6 +39,42 @@ def _single(model, prefix, plens, lang, i):
         return model.build_llm_prefix(prefix[i : i + 1, : plens[i]], plens[i : i + 1], lang[i : i + 1])[:2]
 
 
+def _jittered(module, scale, seed):
+    """A forward hook adding noise of `scale` x the output's largest magnitude to `module`'s output."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def hook(mod, inputs, output):
+        noise = torch.rand(output.shape, generator=gen, dtype=output.dtype) * 2 - 1
+        return output + noise * scale * output.abs().max()
+
+    return module.register_forward_hook(hook)
+
+
+def test_the_searches_decide_with_margins_above_float_noise(setup):
+    # The equalities below (cache == no cache, batch == single, beam 1 == greedy) compare token choices made
+    # from logits that two code paths compute in different summation orders, equal only to ~1e-6 of their size,
+    # and by a different amount on each CPU. They are what the maths makes equal only if no choice is a near-tie:
+    # this shows every choice on this fixture survives noise a hundred times larger, on any CPU.
+    model, prefix, plens, lang, embeds, mask = setup
+    tr = model.transducer
+    searches = {
+        "llm_greedy": lambda: llm_greedy(model, embeds, mask, [30] * 4, LlmSearchConfig(repetition_penalty=1.3)),
+        "llm_beam": lambda: llm_beam(model, embeds, mask, [20] * 4, LlmSearchConfig(beam=4)),
+        "rnnt_greedy": lambda: rnnt_greedy(tr, prefix, plens),
+        "rnnt_beam": lambda: rnnt_beam(tr, prefix, plens, beam=4),
+    }
+    for name, search in searches.items():
+        clean = search()
+        for seed in range(3):
+            handles = [_jittered(model.llm.get_output_embeddings(), 1e-4, seed),
+                       _jittered(tr.joiner.output_linear, 1e-4, seed)]
+            try:
+                assert search() == clean, (name, seed)
+            finally:
+                for h in handles:
+                    h.remove()
+
+
 @pytest.mark.parametrize("penalty", [1.0, 1.3])
 def test_greedy_cache_equals_no_cache(setup, penalty):
     model, prefix, plens, lang, embeds, mask = setup

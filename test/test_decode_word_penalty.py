@@ -12,11 +12,11 @@ class _Pieces:
     """The part of the Tokenizer interface that word_starts reads."""
 
     def __init__(self, pieces):
-        self.pieces = pieces
+        self._pieces = pieces
         self.vocab_size = len(pieces)
 
-    def id_to_piece(self, i):
-        return self.pieces[i]
+    def pieces(self):
+        return list(self._pieces)
 
 
 def test_word_starts_reads_both_marks():

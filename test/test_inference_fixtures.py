@@ -31,6 +31,7 @@ TINY_MODEL = {
 def make_exp_dir(root: Path, lid: bool = True) -> Path:
     from prefixasr.data.lang import LanguageMap
     from prefixasr.data.tokenizer import Tokenizer, train_sentencepiece
+    from prefixasr.data.vocab import Vocabularies
     from prefixasr.model import build_model
     from prefixasr.train.checkpoint import save_checkpoint
     from prefixasr.train.config import resolve_config
@@ -48,7 +49,7 @@ def make_exp_dir(root: Path, lid: bool = True) -> Path:
     cfg = resolve_config({"data": {"tokenizer": str(spm), "lang_map": str(root / "lang2id.json")},
                           "model": model_cfg})
     tok = Tokenizer.load(spm)
-    resolve_token_ids(cfg, tok)
+    resolve_token_ids(cfg, Vocabularies.of(tok))
     exp = root / "exp" / "tiny_system"
     prepare_exp_dir(cfg, exp, env={})
     torch.manual_seed(0)

@@ -49,10 +49,12 @@ def test_train_lm_lowers_perplexity_and_saves_a_loadable_hf_dir(tmp_path):
     sys_cfg["model"]["llm"] = {"type": "pretrained", "path": str(exp / "hf"), "freeze": True}
     (tmp_path / "sys.yaml").write_text(yaml.safe_dump(sys_cfg))
     assert train_cli.main(["--config", str(tmp_path / "sys.yaml"), "--exp-dir", str(tmp_path / "sys")]) == 0
-    (exp / "hf" / "model.safetensors").unlink()  # decoding must not need the LM stage's weights
-    loaded = load_model(tmp_path / "sys")
+    loaded = load_model(tmp_path / "sys")  # the frozen LM's weights are read from the LM stage's dir (kept once)
     for name, p in llm.state_dict().items():
         assert torch.equal(loaded.model.llm.state_dict()[name], p), name
+    (exp / "hf" / "model.safetensors").unlink()  # ... so without them decoding says where they should be
+    with pytest.raises(FileNotFoundError, match="kept once"):
+        load_model(tmp_path / "sys")
 
 
 def test_average_checkpoints_tool(tmp_path):

@@ -29,6 +29,8 @@ speed_perturb=false     # add 0.9x/1.1x speed-perturbed copies of the training s
 nbpe=500                # sentencepiece vocabulary size (id 0 = blank)
 bpe_type=unigram        # sentencepiece model type: unigram | bpe | char (then --nbpe is only an upper bound)
 pretrained_lm=""        # path or name of a pretrained causal LM; empty = pre-train conf/lm.yaml (stage 5)
+llm_config=""           # a pretrained LLM's block (e.g. ../../conf/llm/gemma3_270m.yaml) layered over the stage-7
+                        # system config; its model.llm.path is relative to the repository root; empty = the LM above
 lm_config=conf/lm.yaml  # LM pre-training config
 lm_args=""              # extra section.key=value overrides for prefixasr.bin.train_lm
 use_ngram=false         # also count a token n-gram LM over the LM text (stage 5) and fuse it into the LLM's search
@@ -79,6 +81,15 @@ ngram_file=${exp_dir}/ngram/${ngram_num}gram.npz
 pretrain_exp=${exp_dir}/${pretrain_tag}
 llm_path=${lm_exp}/hf  # the pre-trained LM in Hugging Face format
 [ -n "${pretrained_lm}" ] && llm_path=${pretrained_lm}
+if [ -n "${llm_config}" ]; then  # the LLM the block names, found from the repository root
+  [ -f "${llm_config}" ] || die "--llm_config ${llm_config}: no such file"
+  llm_config=$(realpath "${llm_config}")
+  llm_path=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["model"]["llm"]["path"])' \
+    "${llm_config}")
+  [[ "${llm_path}" = /* ]] || llm_path=${MAIN_ROOT}/${llm_path}
+  [ -d "${llm_path}" ] || die "--llm_config: ${llm_path} is not installed (make -C tools gemma3-270m, or the like)"
+  pretrained_lm=${llm_path}
+fi
 
 # A sentinel's first line is the signature of what its work was made from: the options, the config files'
 # contents and the sentinels of the stages it reads (whose second line, the time they were written, makes
@@ -304,15 +315,23 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     ngram_opts=(decode.ngram="${ngram_file}" decode.ngram_weight="${ngram_weight}")
     ngram_input=("$(stamp "${ngram_file%/*}/.done")" "${ngram_weight}")
   fi
+  llm_input=()  # (the signature of a run without --llm_config is the one it had before the option)
+  [ -n "${llm_config}" ] && llm_input=("$(config_stamp "${llm_config}")" "$(stamp "${llm_path}/config.json")")
   sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(config_stamp "${asr_config}")" "${asr_args}" \
-    "${ngram_input[@]}")
+    "${ngram_input[@]}" "${llm_input[@]}")
   if ! is_done "${asr_exp}/.train.done" "${sig7}"; then
     log "Stage 7: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
     fresh_exp "${asr_exp}" "${sig7}"
     init_opts=()
     [ -n "${pretrain_config}" ] && init_opts=(model.init.path="${pretrain_exp}" model.init.avg="${pretrain_avg}")
     # shellcheck disable=SC2086
-    train 7 "${asr_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" "${ngram_opts[@]}" ${asr_args}
+    system_config=${asr_config}
+    if [ -n "${llm_config}" ]; then  # the system with the pretrained LLM's block on top (later includes win)
+      system_config=${asr_exp}/system.yaml
+      printf '# written by asr.sh: %s with the LLM of %s\ninclude: [%s, %s]\n' "${asr_config}" "${llm_config}" \
+        "$(realpath "${asr_config}")" "${llm_config}" > "${system_config}"
+    fi
+    train 7 "${system_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" "${ngram_opts[@]}" ${asr_args}
     mark_done "${asr_exp}/.train.done" "${sig7}"
   fi
 fi

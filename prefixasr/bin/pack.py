@@ -1,7 +1,8 @@
 """Pack a trained system into one archive for inference (the recipe's last stage).
 
 The archive holds the averaged weights, the training config, the tokenizer, the language map, the
-pretrained LLM's config (if any) and a MODEL_CARD.md with the training data summary and this system's
+pretrained LLM's config (if any; with its weights, once, when our checkpoints do not hold them: --llm) and a
+MODEL_CARD.md with the training data summary and this system's
 rows of RESULTS.md; MANIFEST.json records the format version and a sha256 per file.
 
 Usage:
@@ -36,6 +37,9 @@ def get_parser() -> argparse.ArgumentParser:
     ck.add_argument("--epoch", type=int, default=None,
                     help="last epoch to use (None: the newest epoch-N.pt; checkpoint-N.pt if no epoch finished)")
     ck.add_argument("--avg", type=int, default=1, help="number of epochs ending at --epoch to average")
+    io.add_argument("--llm", choices=("embed", "name"), default="embed",
+                    help="a pretrained LLM whose weights our checkpoints do not hold (frozen, or under LoRA): embed "
+                         "its directory in the archive once (with its licence notice), or name its path")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="logging verbosity")
     return p
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     try:
-        manifest = pack_model(args.exp_dir, args.out, epoch=args.epoch, avg=args.avg, results=args.results)
+        manifest = pack_model(args.exp_dir, args.out, epoch=args.epoch, avg=args.avg, results=args.results, llm=args.llm)
     except (FileNotFoundError, KeyError, ValueError) as e:
         logging.error("cannot pack: %s", str(e).strip("'\""))  # KeyError quotes its message
         return 1

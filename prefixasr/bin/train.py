@@ -81,13 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(cfg["train"]["num_threads"])
     torch.manual_seed(cfg["train"]["seed"])
 
-    tokenizer, lang_map, char_tokenizer = load_data_files(cfg)
-    resolve_token_ids(cfg, tokenizer, char_tokenizer)
+    vocabs, lang_map = load_data_files(cfg)
+    resolve_token_ids(cfg, vocabs)
     if info.is_main:
         env = environment_info(info.world_size, info.device)
-        cfg = prepare_exp_dir(cfg, args.exp_dir, env)
+        cfg = prepare_exp_dir(cfg, args.exp_dir, env, vocabs)
         logging.info("environment: %s", env)
-    model = build_model(cfg, tokenizer.vocab_size, len(lang_map), tokenizer=tokenizer, languages=lang_map.languages)
+    model = build_model(cfg, vocabs.llm.vocab_size, len(lang_map), tokenizer=vocabs.llm, languages=lang_map.languages,
+                        vocabs=vocabs)
     last = latest_checkpoint(args.exp_dir) if args.resume else None
     if last is None:  # a resumed run has these weights in its checkpoint already
         initialise_from(model, cfg["model"]["init"])
@@ -98,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     train_cuts = load_cuts(cfg["data"]["train_cuts"], "train_cuts")
     valid_cuts = load_cuts(cfg["data"]["valid_cuts"], "valid_cuts") if cfg["data"]["valid_cuts"] else None
-    trainer = Trainer(cfg, args.exp_dir, model, tokenizer, lang_map, train_cuts, valid_cuts, info,
-                      char_tokenizer=char_tokenizer)
+    trainer = Trainer(cfg, args.exp_dir, model, vocabs, lang_map, train_cuts, valid_cuts, info)
     if args.resume and last is None:
         logging.warning("--resume: no checkpoint in %s, starting from scratch", args.exp_dir)
     elif last is not None:

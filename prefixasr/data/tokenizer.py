@@ -23,11 +23,14 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: PathLike) -> "Tokenizer":
-        """A sentencepiece `.model` file, or a directory holding a Hugging Face tokenizer."""
+        """A sentencepiece `.model` file, a directory holding a Hugging Face tokenizer, or a GGUF file's vocabulary
+        (slow for large vocabularies: prefixasr.bin.convert_llm converts one once)."""
         path = Path(path)
-        if path.is_dir():
+        if path.is_dir() or path.suffix == ".gguf":
             from transformers import AutoTokenizer
 
+            if path.suffix == ".gguf":
+                return cls(AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name), "hf")
             return cls(AutoTokenizer.from_pretrained(str(path)), "hf")
         if not path.is_file():
             raise FileNotFoundError(f"tokenizer not found: {path} (a .model file or an HF tokenizer dir)")
@@ -83,6 +86,35 @@ class Tokenizer:
         if self.kind == "hf":
             return int(self._backend.eos_token_id)
         return self._backend.eos_id()
+
+    @property
+    def adds_bos(self) -> bool:
+        """Whether the tokenizer's own encoding starts with BOS (Gemma's, Llama's do; Qwen's and ours do not)."""
+        if self.kind == "hf":
+            bos = self._backend.bos_token_id
+            return bos is not None and self._backend.encode("a", add_special_tokens=True)[:1] == [bos]
+        return False
+
+    def token_texts(self) -> List[str]:
+        """The text of every id alone (in one batch call for a Hugging Face tokenizer: 262k ids in seconds)."""
+        if self.kind == "hf":
+            return self._backend.batch_decode([[i] for i in range(self.vocab_size)], skip_special_tokens=True)
+        return [self.decode([i]) for i in range(self.vocab_size)]
+
+    def pieces(self) -> List[str]:
+        """The piece of every id (sentencepiece's "▁" and byte-level BPE's "Ġ" word marks kept)."""
+        if self.kind == "hf":
+            return [str(p) for p in self._backend.convert_ids_to_tokens(list(range(self.vocab_size)))]
+        return [self._backend.id_to_piece(i) for i in range(self.vocab_size)]
+
+    def save(self, out_dir: PathLike) -> None:
+        """Write the tokenizer's files (not a model's weights) into `out_dir`."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if self.kind == "hf":
+            self._backend.save_pretrained(str(out_dir))
+        else:
+            (out_dir / "spm.model").write_bytes(self._backend.serialized_model_proto())
 
     def id_to_piece(self, i: int) -> str:
         if self.kind == "hf":

@@ -4,12 +4,13 @@ that the audio's transcript *starts with* the hypothesis. Joint decoding adds it
 token scores, so the LLM cannot write a character the audio does not hold (insertions, loops) nor stop
 before the audio's characters are all written (EOS scores the whole-transcript probability).
 
-The LLM's token ids must be the CTC's labels: one character model shared by both (`--bpe_type char`).
+The search scores the LLM's tokens with it directly when they are the CTC's labels (one character model shared by
+both, `--bpe_type char`), and through their text otherwise (`through_text.py`, which calls `extend`/`end_gain`).
 Scores are in nats; log zero is a large negative number, so differences never become NaN.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -76,3 +77,35 @@ class CtcPrefixScorer:
         self.r = r[:, rows, cols].transpose(0, 1).contiguous()
         self.psi, self.last = psi[rows, cols], cands[rows, cols]
         self._pending = None
+
+    # ---- sequences of labels (the LLM's tokens scored through their text: through_text.py) ----------------------
+    def _rows(self, idx: torch.Tensor, from_root: Optional[torch.Tensor] = None) -> "CtcPrefixScorer":
+        """A scorer over rows `idx` of this one; rows where `from_root` is set start again from the empty prefix."""
+        out = object.__new__(CtcPrefixScorer)
+        out.blank_id, out.eos_id, out.unwritable, out._pending = self.blank_id, self.eos_id, self.unwritable, None
+        out.x, out.r, out.psi, out.last = self.x[idx], self.r[idx].clone(), self.psi[idx].clone(), self.last[idx].clone()
+        if from_root is not None and bool(from_root.any()):
+            root = from_root.to(out.x.device)
+            out.r[root, :, 0] = LOG_ZERO
+            out.r[root, :, 1] = out.x[root][..., self.blank_id].cumsum(1)
+            out.psi[root], out.last[root] = 0.0, -1
+        return out
+
+    def extend(self, rows: torch.Tensor, labels: List[List[int]],
+               from_root: Optional[torch.Tensor] = None) -> Tuple["CtcPrefixScorer", torch.Tensor]:
+        """Row `rows[k]` extended by the labels `labels[k]` (from the empty prefix where `from_root[k]`): the
+        extended rows as a new scorer, and their log prefix-score increments over the source rows."""
+        out = self._rows(rows, from_root)
+        base = self.psi[rows]
+        for j in range(max((len(seq) for seq in labels), default=0)):
+            active = [k for k, seq in enumerate(labels) if len(seq) > j]
+            idx = torch.tensor(active, dtype=torch.long, device=self.x.device)
+            part = out._rows(idx)
+            part.score(torch.tensor([[labels[k][j]] for k in active], dtype=torch.long, device=self.x.device))
+            part.select(torch.arange(len(active), device=self.x.device), torch.zeros_like(idx))
+            out.r[idx], out.psi[idx], out.last[idx] = part.r, part.psi, part.last
+        return out, out.psi - base
+
+    def end_gain(self) -> torch.Tensor:
+        """(N,) log-probability of each row's prefix being the whole transcript, over its prefix score (EOS)."""
+        return torch.logaddexp(self.r[:, -1, 0], self.r[:, -1, 1]) - self.psi

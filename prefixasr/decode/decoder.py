@@ -20,7 +20,6 @@ from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decod
                                      default_method, feature_windows, strip_special, timed_words)
 from prefixasr.decode.script_mask import script_mask, word_starts
 from prefixasr.decode.writer import DecodeDirWriter
-from prefixasr.model.encoder import subsampled_length
 
 if TYPE_CHECKING:
     from lhotse import CutSet
@@ -77,14 +76,21 @@ class Decoder:
         self.opts, self.langid, self.device = opts, langid, device
         check_method(self.model, opts.method, opts.llm.ctc_weight)
         self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
+        self.vocabs = loaded.vocabs  # each method writes its own vocabulary (data/vocab.py)
+        if opts.method.startswith("rnnt"):  # the RNN-T writes the units
+            self.tok = self.vocabs.units
         if opts.method == "ctc_greedy":  # the encoder CTC writes characters, not the LLM's tokens
             if loaded.char_tokenizer is None:
                 raise ValueError("ctc_greedy: the experiment dir has no character tokenizer (exp_files.char_tokenizer)")
             self.tok, self.blank_id = loaded.char_tokenizer, self.model.encoder_ctc.blank_id
         self.char_tok = loaded.char_tokenizer
-        self.vocab_mask = None
+        self.vocab_mask = self.ctc_mask = None
         if opts.script_mask and opts.method != "ctc_greedy":
-            self.vocab_mask = script_mask(self.tok, self.lang_map.languages).to(device)
+            languages = self.lang_map.languages
+            self.vocab_mask = script_mask(self.tok, languages).to(device)
+            if self.char_tok is not None and self.model.encoder_ctc is not None:
+                self.ctc_mask = (self.vocab_mask if self.char_tok is self.tok
+                                 else script_mask(self.char_tok, languages).to(device))
         self.word_starts = None  # the tokens the word insertion penalty charges (LLM methods)
         if opts.llm.word_penalty and opts.method.startswith("llm"):
             self.word_starts = word_starts(self.tok).to(device)
@@ -140,7 +146,7 @@ class Decoder:
                                     dtype=torch.long, device=self.device)
         out = []
         for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts, self.vocab_mask,
-                                           self.ngram, self.word_starts)):
+                                           self.ngram, self.word_starts, self.ctc_mask, self.vocabs)):
             rec = {"utt": batch.cut_ids[k], "lang": batch.languages[k], "ref": batch.texts[k],
                    "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * FRAME_SHIFT}
             if pred is not None:
@@ -190,7 +196,8 @@ class Decoder:
         self.resolve_split("pauses")
         n, step = feats.size(0), int(round(chunk / FRAME_SHIFT))
         frames = [(s, min(s + step, n)) for s in range(0, n, step)]
-        ratio = step / max(int(subsampled_length(step)), 1)  # feature frames per encoder frame
+        # feature frames per encoder frame, of the encoder in use (x4 for the Conformer, x2 for Whisper)
+        ratio = step / max(int(self.model.encoder.output_lengths(torch.tensor(step))), 1)
         blank: List[bool] = []
         for part, x, lens in self._batches(feats, frames, max_duration):
             enc, enc_lens = self.model.encoder(x, lens)
@@ -232,7 +239,7 @@ class Decoder:
         for chunk, x, lens in batches:
             ids = torch.full((x.size(0),), lang_id, dtype=torch.long, device=self.device)
             decoded = decode_batch(self.model, x, lens, ids, self.opts, self.vocab_mask, self.ngram,
-                                   self.word_starts)
+                                   self.word_starts, self.ctc_mask, self.vocabs)
             for (s, e), d in zip(chunk, decoded):
                 text, d = self._clean(d)
                 hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))
@@ -257,7 +264,7 @@ class Decoder:
 
 def _resolve_ngram(opts: DecodeOptions, loaded: "LoadedModel") -> Tuple[DecodeOptions, Optional[NgramLM]]:
     """The n-gram weight (as given, or the system's decode.ngram_weight) and, when the LLM decodes with it, the
-    n-gram LM (--ngram, or the experiment's own), checked against the LLM's tokens."""
+    n-gram LM (--ngram, or the experiment's own), checked against the system's units (data/vocab.py)."""
     if opts.llm.ngram_weight is None:
         weight = float(loaded.config.get("decode", {}).get("ngram_weight", 0.0))
         opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ngram_weight=weight))
@@ -268,9 +275,10 @@ def _resolve_ngram(opts: DecodeOptions, loaded: "LoadedModel") -> Tuple[DecodeOp
         raise ValueError("n-gram fusion (ngram_weight > 0): give --ngram PATH; this experiment has no n-gram LM "
                          "(decode.ngram)")
     lm = NgramLM.load(path)
-    if lm.vocab_size != loaded.tokenizer.vocab_size:
-        raise ValueError(f"{path}: an n-gram LM over {lm.vocab_size} tokens, but this system's LLM writes "
-                         f"{loaded.tokenizer.vocab_size} (count it with the experiment's tokenizer)")
+    units = loaded.vocabs.units  # the n-gram counts the units (the LLM's tokens when they are one vocabulary)
+    if lm.vocab_size != units.vocab_size:
+        raise ValueError(f"{path}: an n-gram LM over {lm.vocab_size} tokens, but this system's units are "
+                         f"{units.vocab_size} (count it with the experiment's tokenizer, data.tokenizer)")
     return dataclasses.replace(opts, ngram=str(path)), lm
 
 

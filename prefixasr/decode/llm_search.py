@@ -243,7 +243,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
         if ctc is not None:
             ctc.select(flat_src, col.reshape(-1))
         if ngram is not None:
-            ngram.select(flat_src, tok.reshape(-1))
+            ngram.select(flat_src, col.reshape(-1))
         feed = tok.reshape(-1).clone()
         feed[score.reshape(-1) == -math.inf] = model.eos_id  # dead rows: any token, never read
         logits = step.next(feed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -134,15 +134,41 @@ class NgramScorer:
         self.hist = self.hist[rows.cpu().numpy()]
 
     def score(self, cands: torch.Tensor) -> torch.Tensor:
-        """(N, C) candidate tokens -> (N, C) log-probabilities given each row's history."""
-        out = self.lm.logprob(self.hist, cands.cpu().numpy())
+        """(N, C) candidate tokens -> (N, C) log-probabilities given each row's history. Call `select` next."""
+        self._cands = cands.cpu().numpy().astype(np.int64)
+        out = self.lm.logprob(self.hist, self._cands)
         return torch.as_tensor(out, dtype=torch.float32, device=cands.device)
 
-    def select(self, rows: torch.Tensor, tokens: torch.Tensor) -> None:
-        """Row i becomes row `rows[i]` extended by `tokens[i]`."""
-        hist = self.hist[rows.cpu().numpy()]
-        new = tokens.cpu().numpy().astype(np.int64)[:, None]
+    def select(self, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        """Row i becomes row `rows[i]` extended by its candidate in column `cols[i]` of the last `score` call."""
+        r = rows.cpu().numpy()
+        hist = self.hist[r]
+        new = self._cands[r, cols.cpu().numpy()][:, None]
         self.hist = np.concatenate([hist, new], axis=1)[:, 1:] if hist.shape[1] else hist
+
+
+    # ---- sequences of tokens (the LLM's tokens scored through their text: through_text.py) ----------------------
+    def extend(self, rows: torch.Tensor, labels: List[List[int]],
+               from_root: Optional[torch.Tensor] = None) -> Tuple["NgramScorer", torch.Tensor]:
+        """Row `rows[k]` extended by the tokens `labels[k]` (from the sentence start where `from_root[k]`): the
+        extended rows as a new scorer, and the log-probabilities of those tokens given each row's history."""
+        out = object.__new__(NgramScorer)
+        out.lm, out.hist = self.lm, self.hist[rows.cpu().numpy()].copy()
+        if from_root is not None:
+            out.hist[from_root.cpu().numpy()] = np.asarray(self.lm.start(), dtype=np.int64)
+        gain = np.zeros(len(labels))
+        for j in range(max((len(seq) for seq in labels), default=0)):
+            active = np.asarray([k for k, seq in enumerate(labels) if len(seq) > j], dtype=np.int64)
+            toks = np.asarray([[labels[k][j]] for k in active], dtype=np.int64)
+            gain[active] += self.lm.logprob(out.hist[active], toks)[:, 0]
+            if out.hist.shape[1]:
+                out.hist[active] = np.concatenate([out.hist[active], toks], axis=1)[:, 1:]
+        return out, torch.as_tensor(gain, dtype=torch.float32, device=rows.device)
+
+    def end_gain(self) -> torch.Tensor:
+        """(N,) log-probability of the sentence end after each row's history."""
+        eos = np.full((self.hist.shape[0], 1), self.lm.eos_id, dtype=np.int64)
+        return torch.as_tensor(self.lm.logprob(self.hist, eos)[:, 0], dtype=torch.float32)
 
 
 def _bits(vocab_size: int) -> int:

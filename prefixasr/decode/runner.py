@@ -9,12 +9,14 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from prefixasr.data.features import FRAME_SHIFT
+from prefixasr.data.vocab import Vocabularies
 from prefixasr.decode.ctc_prefix import CtcPrefixScorer
 from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
 from prefixasr.decode.ngram import NgramLM, NgramScorer
 from prefixasr.decode.longform import Word, WindowHyp, spread_words
 from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
 from prefixasr.decode.script_mask import rows_for
+from prefixasr.decode.through_text import ThroughText
 
 METHODS = ("llm_greedy", "llm_beam", "rnnt_greedy", "rnnt_beam", "ctc_greedy")
 
@@ -99,12 +101,8 @@ def check_method(model, method: str, ctc_weight: Optional[float] = 0.0) -> None:
         raise ValueError(f"{method}: this system was trained without the RNN-T branch (use llm_greedy/llm_beam)")
     if method == "ctc_greedy" and model.encoder_ctc is None:
         raise ValueError(f"{method}: this system was trained without the encoder CTC head (loss.encoder_ctc_weight)")
-    if ctc_weight and method.startswith("llm"):
-        if model.encoder_ctc is None:
-            raise ValueError("--ctc-weight: this system has no encoder CTC head (loss.encoder_ctc_weight)")
-        if model.encoder_ctc.proj.out_features != _llm_vocab(model):
-            raise ValueError("--ctc-weight: the encoder CTC's labels are not the LLM's tokens (train both on one "
-                             "character model: asr.sh --bpe_type char)")
+    if ctc_weight and method.startswith("llm") and model.encoder_ctc is None:
+        raise ValueError("--ctc-weight: this system has no encoder CTC head (loss.encoder_ctc_weight)")
 
 
 def default_method(model) -> str:
@@ -133,14 +131,33 @@ def _llm_vocab(model) -> int:
     return model.llm.get_input_embeddings().num_embeddings
 
 
+def _units_scorer(scorer, vocabs: Optional[Vocabularies], units, llm_width: int, eos_id: int):
+    """`scorer` as the LLM's search reads it: itself when its units are the LLM's tokens, else through their text."""
+    if vocabs is None or units is None:
+        if _scorer_width(scorer) != llm_width:
+            raise ValueError(f"a scorer over {_scorer_width(scorer)} units for an LLM of {llm_width} tokens needs the "
+                             "tokenizers that map one to the other (the system's vocabularies)")
+        return scorer
+    crossing = vocabs.crossing(units)
+    return scorer if crossing.shared else ThroughText(scorer, crossing, eos_id)
+
+
+def _scorer_width(scorer) -> int:
+    return int(scorer.x.size(-1)) if hasattr(scorer, "x") else int(scorer.lm.vocab_size)
+
+
 @torch.inference_mode()
 def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang_ids: torch.Tensor,
                  opts: DecodeOptions, vocab_mask: Optional[torch.Tensor] = None,
-                 ngram: Optional[NgramLM] = None, word_starts: Optional[torch.Tensor] = None) -> List[Decoded]:
-    """`vocab_mask`: (languages, tokens) booleans, the tokens each language may write (script_mask.py); the
-    character CTC (ctc_greedy) writes another vocabulary and ignores it. `ngram`: the LM fused into the LLM's
-    search when opts.llm.ngram_weight > 0. `word_starts`: (tokens,) the LLM's tokens that begin a word
-    (script_mask.word_starts), charged opts.llm.word_penalty."""
+                 ngram: Optional[NgramLM] = None, word_starts: Optional[torch.Tensor] = None,
+                 ctc_mask: Optional[torch.Tensor] = None, vocabs: Optional[Vocabularies] = None) -> List[Decoded]:
+    """`vocab_mask`: (languages, tokens) booleans, the tokens each language may write in the method's vocabulary
+    (script_mask.py: the LLM's, or the RNN-T's units); `ctc_mask` the same over the encoder CTC's characters, which
+    then reads in the script where it feeds the LLM (bridge, compression, joint scores); the character CTC
+    (ctc_greedy) ignores both. `ngram`: the LM fused into the LLM's search when opts.llm.ngram_weight > 0.
+    `word_starts`: (tokens,) the LLM's tokens that begin a word (script_mask.word_starts), charged
+    opts.llm.word_penalty. `vocabs`: the system's vocabularies; the CTC and the n-gram score the LLM's tokens
+    through their text when their units are not the LLM's (through_text.py)."""
     if opts.method == "ctc_greedy":  # characters from the encoder output: frames are encoder frames
         enc, enc_lens = model.encoder(features, feature_lens)
         hyps = model.encoder_ctc.greedy(enc, enc_lens)
@@ -156,20 +173,24 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
     ctc = None
     vocab = _llm_vocab(model)
     allowed = rows_for(vocab_mask, lang_ids, vocab)
-    # the encoder CTC reads in the script too where it feeds the LLM (bridge, compression, joint scores), when
-    # it writes the LLM's tokens (one character model)
-    same_labels = model.encoder_ctc is not None and model.encoder_ctc.proj.out_features == vocab
-    ctc_allowed = allowed if same_labels else None
+    ctc_allowed = None
+    if ctc_mask is not None and model.encoder_ctc is not None:
+        ctc_allowed = rows_for(ctc_mask, lang_ids, model.encoder_ctc.proj.out_features)
     if opts.llm.ctc_weight:  # None (unresolved): the LLM alone
         prefix, plens, ctc_logp, ctc_lens = model.encode_for_llm_and_ctc(features, feature_lens, ctc_allowed)
-        ctc = CtcPrefixScorer(ctc_logp, ctc_lens, model.encoder_ctc.blank_id, model.eos_id, [model.bos_id])
+        same = vocabs is None or vocabs.chars is None or vocabs.crossing(vocabs.chars).shared
+        # the LLM's BOS and EOS are its labels only where they are the LLM's tokens (through text, EOS is its own)
+        ctc = CtcPrefixScorer(ctc_logp, ctc_lens, model.encoder_ctc.blank_id, model.eos_id if same else -1,
+                              [model.bos_id] if same else [])
+        ctc = _units_scorer(ctc, vocabs, vocabs.chars if vocabs is not None else None, vocab, model.eos_id)
     else:
         prefix, plens = model.encode_for_llm(features, feature_lens, ctc_allowed)
     fusion = None
     if opts.llm.ngram_weight:
         if ngram is None:
             raise ValueError("--ngram-weight > 0 needs an n-gram LM (--ngram, or decode.ngram in the system config)")
-        fusion = NgramScorer(ngram, features.size(0))
+        fusion = _units_scorer(NgramScorer(ngram, features.size(0)), vocabs,
+                               vocabs.units if vocabs is not None else None, vocab, model.eos_id)
     embeds, mask, positions = model.build_llm_prefix(prefix, plens, lang_ids)
     limits = token_limits(plens, opts.llm)
     if word_starts is not None:  # widened to the LLM's logits (an LLM can be wider than its tokenizer)

@@ -30,7 +30,7 @@ def _letters(text: str) -> str:
 def script_mask(tokenizer, languages: Sequence[str]) -> torch.Tensor:
     """(len(languages), tokenizer.vocab_size) booleans: True where the language may write the token."""
     # a token alone decodes to its text; a byte piece of an incomplete character to U+FFFD, which has no letters
-    letters = [_letters(tokenizer.decode([i])) for i in range(tokenizer.vocab_size)]
+    letters = [_letters(text) for text in tokenizer.token_texts()]
     mask = torch.ones(len(languages), len(letters), dtype=torch.bool)
     for row, lang in enumerate(languages):
         rule = LANG_RULES.get(lang)
@@ -48,7 +48,7 @@ WORD_START_MARKS = ("\u2581", "\u0120")
 
 def word_starts(tokenizer) -> torch.Tensor:
     """(tokenizer.vocab_size,) booleans: True for the tokens that begin a word (their piece starts with a mark)."""
-    return torch.tensor([tokenizer.id_to_piece(i).startswith(WORD_START_MARKS) for i in range(tokenizer.vocab_size)],
+    return torch.tensor([piece.startswith(WORD_START_MARKS) for piece in tokenizer.pieces()],
                         dtype=torch.bool)
 
 

@@ -54,6 +54,12 @@ def results_rows(results: Optional[PathLike], system: str) -> List[str]:
     return out or [f"RESULTS.md (`{results}`) has no rows for system `{system}`."]
 
 
+def _llm_training(llm: Dict[str, Any]) -> str:
+    if (llm.get("lora") or {}).get("rank", 0) > 0:
+        return f"LoRA rank {llm['lora']['rank']} on {', '.join(llm['lora']['target_modules'])}"
+    return "frozen" if llm.get("freeze") else "fine-tuned"
+
+
 def model_card(exp_dir: Path, config: Dict[str, Any], weights: Dict[str, torch.Tensor], lang_map_path: Path,
                source: Dict[str, Any], results: Optional[PathLike]) -> str:
     m = config.get("model", {})
@@ -69,8 +75,9 @@ def model_card(exp_dir: Path, config: Dict[str, Any], weights: Dict[str, torch.T
         f"- packed: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')} with prefixasr {__version__}",
         f"- weights: average of {source['avg']} checkpoint(s): {', '.join(source['checkpoints'])}",
         f"- parameters: {params / 1e6:.2f} M",
-        f"- LLM: {llm.get('type')}" + (f" (`{llm.get('path')}`)" if llm.get("path") else "")
-        + (", frozen" if llm.get("freeze") else ", fine-tuned"),
+        f"- LLM: {llm.get('type')}" + (f" (`{llm.get('path')}`)" if llm.get("path") else "") + ", " + _llm_training(llm),
+        *([f"- LLM weights: {source['llm_weights']['how']} (`{source['llm_weights']['path']}`)"]
+          if source.get("llm_weights") else []),
         f"- soft prompt: {prompt.get('type')}; loss weights: "
         + ", ".join(f"{k.replace('_weight', '')} {v}" for k, v in loss.items()),
         f"- languages: {', '.join(languages)}",

@@ -30,12 +30,16 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, avg: int = 1,
-               results: Optional[PathLike] = None) -> Dict[str, Any]:
+               results: Optional[PathLike] = None, llm: str = "embed") -> Dict[str, Any]:
     """Average `avg` epochs ending at `epoch` (newest when None) and write the archive `out`.
 
-    `results` is a RESULTS.md whose rows for this system go into the model card. Returns the manifest.
+    `results` is a RESULTS.md whose rows for this system go into the model card. `llm`: where a pretrained LLM's
+    weights that our checkpoints do not hold (frozen, or under LoRA) come from: "embed" copies its directory into
+    the archive once (with its licence notice), "name" keeps its absolute path (the archive is then small, and
+    works where that directory exists). Returns the manifest.
     """
-    from prefixasr.model.build import EXP_CONFIG, EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR
+    from prefixasr.model.build import (EXP_CONFIG, EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR, EXP_LLM_TOKENIZER_DIR,
+                                       needs_llm_weights)
     from prefixasr.checkpoints import find_checkpoints, read_state_dict
 
     exp_dir = Path(exp_dir)
@@ -61,6 +65,9 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
             if (exp_dir / hf_config).is_dir():
                 _copy(exp_dir / hf_config, staging / hf_config)
         packed_files = {**files, "tokenizer": tok_name, "lang_map": ar.LANG_MAP}
+        if files.get("llm_tokenizer"):  # a pretrained LLM's own tokenizer files
+            _copy(exp_dir / files["llm_tokenizer"], staging / EXP_LLM_TOKENIZER_DIR)
+            packed_files["llm_tokenizer"] = EXP_LLM_TOKENIZER_DIR
         if files.get("char_tokenizer"):  # the encoder CTC's characters (ctc_greedy)
             _copy(exp_dir / files["char_tokenizer"], staging / "chars.model")
             packed_files["char_tokenizer"] = "chars.model"
@@ -68,10 +75,15 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
             _copy(exp_dir / files["ngram"], staging / "ngram.npz")
             packed_files["ngram"] = "ngram.npz"
         packed_cfg = dict(config, exp_files=packed_files)
+        llm_source = _place_llm_weights(config, weights, staging, llm)
+        if llm_source is not None:
+            packed_cfg["model"] = {**config["model"], "llm": {**config["model"]["llm"], "path": llm_source["path"]}}
         (staging / ar.CONFIG).write_text(yaml.safe_dump(packed_cfg, sort_keys=False, allow_unicode=True),
                                          encoding="utf-8")
         atomic_save_torch({"model": weights}, staging / ar.WEIGHTS)
         source = {"exp_dir": exp_dir.name, "checkpoints": [p.name for p in paths], "avg": len(paths)}
+        if llm_source is not None:
+            source["llm_weights"] = llm_source
         (staging / ar.CARD).write_text(model_card(exp_dir, packed_cfg, weights, lang_src, source, results),
                                        encoding="utf-8")
         meta = {"prefixasr_version": __version__, "torch_version": torch.__version__,
@@ -79,28 +91,33 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
         return ar.write_archive(staging, out, meta)
 
 
+def _place_llm_weights(config: Dict[str, Any], weights: Dict[str, Any], staging: Path,
+                       how: str) -> Optional[Dict[str, str]]:
+    """Where the packed model's LLM weights are when model.pt lacks them: copied once into `llm/` ("embed"), or
+    named by path ("name"). None when model.pt holds them (fine-tuned, or the recipe's own LM trained along)."""
+    from prefixasr.model.build import needs_llm_weights
+
+    if how not in ("embed", "name"):
+        raise ValueError(f"llm must be embed or name, got {how!r}")
+    if not needs_llm_weights(config, weights):
+        return None
+    src = Path(config["model"]["llm"]["path"])
+    if how == "name":
+        return {"how": "named", "path": str(src)}
+    if not src.is_dir():
+        raise FileNotFoundError(f"the LLM to embed, {src}, is not a directory (convert a GGUF file with "
+                                f"prefixasr.bin.convert_llm, or pack with --llm name)")
+    # the model's own files, not a GGUF it was converted from (which would double the archive)
+    shutil.copytree(src, staging / "llm", ignore=shutil.ignore_patterns("*.gguf", ".*"))
+    notice = " (its licence notice: llm/NOTICE.md)" if (src / "NOTICE.md").is_file() else ""
+    return {"how": "embedded" + notice, "path": "llm"}
+
+
 def load_packed(model_dir: PathLike, device: str = "cpu"):
     """A LoadedModel from a packed directory (model.pt holds the final weights; no averaging)."""
-    from prefixasr.data.lang import LanguageMap
-    from prefixasr.data.tokenizer import Tokenizer
-    from prefixasr.model import LoadedModel, build_model
-    from prefixasr.model.build import EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR
-    from prefixasr.model.config import model_config
+    from prefixasr.model.build import load_system
 
     model_dir = Path(model_dir)
     config = yaml.safe_load((model_dir / ar.CONFIG).read_text(encoding="utf-8"))
-    tokenizer = Tokenizer.load(model_dir / config["exp_files"]["tokenizer"])
-    lang_map = LanguageMap.load(model_dir / config["exp_files"]["lang_map"])
-    chars = config["exp_files"].get("char_tokenizer")
-    char_tokenizer = Tokenizer.load(model_dir / chars) if chars else None
-    ngram = config["exp_files"].get("ngram")
-    mcfg = model_config(config)
-    if mcfg["llm"]["type"] == "pretrained":  # architecture from the packed config; weights from model.pt
-        mcfg["llm"]["path"] = str(model_dir / EXP_LLM_CONFIG_DIR)
-    if mcfg["encoder"]["type"] == "hf":
-        mcfg["encoder"]["path"] = str(model_dir / EXP_ENCODER_CONFIG_DIR)
-    model = build_model({"model": mcfg}, tokenizer.vocab_size, len(lang_map), load_pretrained=False)
-    model.load_state_dict(torch.load(model_dir / ar.WEIGHTS, map_location="cpu", weights_only=True)["model"])
-    model.to(device).eval()
-    return LoadedModel(model=model, config=config, tokenizer=tokenizer, lang_map=lang_map,
-                       char_tokenizer=char_tokenizer, ngram_path=str(model_dir / ngram) if ngram else None)
+    state = torch.load(model_dir / ar.WEIGHTS, map_location="cpu", weights_only=True)["model"]
+    return load_system(model_dir, config, state, device)

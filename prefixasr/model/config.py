@@ -34,8 +34,16 @@ MODEL_DEFAULTS: Dict[str, Any] = {
                   "compress": "none", "align_positions": False},
     "llm": {
         "type": "scratch",  # none | scratch (Llama from `arch`) | pretrained (HF dir or name in `path`)
-        "path": None,
-        "freeze": False,
+        "path": None,  # a HF model directory (or a .gguf file: prefixasr.bin.convert_llm makes a directory of it)
+        "freeze": False,  # frozen weights are not saved with our checkpoints: they are read from `path` (kept once)
+        # LoRA adapters (peft) on a frozen pretrained LLM: the setting between frozen and fine-tuned (rank 0: off)
+        "lora": {"rank": 0, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
+        "gradient_checkpointing": False,  # recompute the LLM's layers in the backward pass: memory for time
+        "attn_implementation": None,  # passed to transformers: sdpa | eager | flash_attention_2; null: its choice
+        # a BOS token before the soft prompt, where the LLM was pre-trained with one at position 0 (Gemma's
+        # attention leans on it); null: when the LLM's own tokenizer adds one
+        "leading_bos": None,
+        "logits_chunk": 1024,  # rows of the LLM's output logits computed at once (262k-token vocabularies)
         "arch": {
             "hidden_size": 256,
             "intermediate_size": 768,
@@ -57,6 +65,9 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     "loss": {"ce_weight": 1.0, "rnnt_weight": 0.0, "ctc_weight": 0.0, "encoder_ctc_weight": 0.0, "lid_weight": 0.0},
     # filled in by the trainer from data.char_tokenizer when loss.encoder_ctc_weight > 0
     "encoder_ctc": {"vocab_size": None, "blank_id": 0},
+    # the RNN-T's and the prefix CTC's units (data.tokenizer), filled in by the trainer when they are not the LLM's
+    # tokens (a pretrained LLM with its own tokenizer; data/vocab.py); null: the LLM's vocabulary
+    "units": {"vocab_size": None},  # their blank is `blank_id`
     # initialise parts of the model from a trained system (the recipe's encoder pre-training stage);
     # see prefixasr/model/init.py
     "init": {
@@ -88,7 +99,7 @@ def merge(base: Dict[str, Any], override: Dict[str, Any], where: str = "") -> Di
     for key, value in override.items():
         if key not in out:
             raise ValueError(f"unknown config key {where}{key}; known: {sorted(out)}")
-        if key in ("arch", "lr_scales"):  # free-form: any LlamaConfig keyword / any model part
+        if key in ("arch", "lr_scales"):  # free-form: any LlamaConfig keyword / any parameter-name prefix
             out[key] = {**out[key], **copy.deepcopy(value)}
         elif isinstance(out[key], dict):
             if not isinstance(value, dict):
@@ -121,6 +132,10 @@ def model_config(config: Dict[str, Any]) -> Dict[str, Any]:
     if cfg["llm"]["type"] == "scratch" and cfg["llm"]["freeze"]:
         raise ValueError("model.llm.freeze: true with model.llm.type: scratch would freeze random weights; load a "
                          "pre-trained LM (type: pretrained, path: <the LM stage's hf dir>) or set freeze: false")
+    llm = cfg["llm"]
+    if llm["lora"]["rank"] > 0 and (llm["type"] != "pretrained" or llm["freeze"]):
+        raise ValueError("model.llm.lora.rank > 0 trains adapters on a pretrained LLM's frozen weights: it needs "
+                         "model.llm.type: pretrained and model.llm.freeze: false (the adapters are what trains)")
     if cfg["encoder"]["type"] not in ("conformer", "hf"):
         raise ValueError(f"model.encoder.type must be conformer or hf; got {cfg['encoder']['type']!r}")
     if cfg["encoder"]["type"] == "hf" and not cfg["encoder"]["path"]:

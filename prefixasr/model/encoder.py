@@ -154,6 +154,9 @@ def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.T
 class ConformerEncoder(nn.Module):
     """fbank (B, T, F) -> (B, T/4, d_model) with lengths."""
 
+    input_kind = "fbank"  # what it reads (hf_encoder's encoders read other kinds)
+    subsampling_factor = 4  # input frames per output frame (`self.subsampling` is the module that does it)
+
     def __init__(
         self,
         input_dim: int = 80,
@@ -180,6 +183,10 @@ class ConformerEncoder(nn.Module):
         self.layers = nn.ModuleList(
             ConformerLayer(d_model, num_heads, ffn_dim, kernel_size, dropout) for _ in range(num_layers)
         )
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output frames of inputs of `lengths` frames, as `forward` returns them."""
+        return self.subsampling.output_lengths(lengths).clamp(min=0)
 
     def forward(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, lens = self.subsampling(utterance_cmvn(features, feature_lens), feature_lens)

@@ -11,7 +11,7 @@ from torch import nn
 
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead, LanguageIdHead
-from prefixasr.model.llm import llm_hidden_states
+from prefixasr.model.llm import llm_hidden_states, max_positions
 from prefixasr.model.projector import FrameStackProjector, ctc_compress
 from prefixasr.model.prompt import SoftPrompt
 from prefixasr.model.transducer import Transducer
@@ -31,6 +31,7 @@ class SpeechPrefixLM(nn.Module):
         ctc: Optional[CtcHead],
         lid_head: Optional[LanguageIdHead],
         encoder_ctc: Optional[CtcHead] = None,
+        bridge_map: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg  # the resolved `model:` section (see prefixasr.model.config)
@@ -45,6 +46,11 @@ class SpeechPrefixLM(nn.Module):
         self.bos_id = int(cfg["bos_id"])
         self.eos_id = int(cfg["eos_id"])
         self.llm_frozen = bool(llm is not None and cfg["llm"]["freeze"])
+        self.leading_bos = bool(llm is not None and cfg["llm"]["leading_bos"])
+        # the token bridge's units as the LLM's tokens (data/vocab.py); rebuilt from the tokenizers, never saved
+        if bridge_map is not None:
+            self.register_buffer("bridge_ids", bridge_map[0], persistent=False)
+            self.register_buffer("bridge_weights", bridge_map[1], persistent=False)
 
     # ---- pieces the decoders call -------------------------------------------------------------
     @property
@@ -129,14 +135,16 @@ class SpeechPrefixLM(nn.Module):
         return ctc_compress(x, prefix_lens, ctc_logits.detach().argmax(-1), self.encoder_ctc.blank_id)
 
     def soft_transcript(self, logits: torch.Tensor, blank_id: int) -> torch.Tensor:
-        """The expectation of the LLM's token embeddings under a head's per-frame token posterior (blank adds
-        nothing): the transcript the head reads, in the LLM's own input space (projector.token_bridge)."""
-        table = self.llm.get_input_embeddings().weight  # (V, D)
+        """The expectation of the units' LLM embeddings under a head's per-frame unit posterior (blank adds
+        nothing): the transcript the head reads, in the LLM's own input space (projector.token_bridge). A unit's
+        embedding is what the LLM's embedding module returns for its tokens (their mean, data/vocab.py), so an
+        LLM that scales its embeddings (Gemma) sees the bridge at its own scale."""
+        table = (self.embed_tokens(self.bridge_ids).float() * self.bridge_weights[..., None]).sum(1)  # (U, D)
         probs = logits.float().softmax(-1)[..., : table.size(0)]
         keep = torch.ones(table.size(0), device=logits.device, dtype=probs.dtype)
         if blank_id < table.size(0):
             keep[blank_id] = 0.0
-        return (probs * keep) @ table.float()
+        return (probs * keep) @ table
 
     def _assemble(
         self, prefix: torch.Tensor, prefix_lens: torch.Tensor, lang_ids: torch.Tensor, text_emb: torch.Tensor,
@@ -148,12 +156,19 @@ class SpeechPrefixLM(nn.Module):
         """
         b = prefix.size(0)
         prompt = self.prompt(lang_ids)
+        if self.leading_bos:  # [BOS][soft prompt]: the position-0 token the LLM was pre-trained with
+            bos = self.embed_tokens(torch.full((b, 1), self.bos_id, dtype=torch.long, device=prefix.device))
+            prompt = bos if prompt is None else torch.cat([bos, prompt.to(bos.dtype)], dim=1)
         k = 0 if prompt is None else prompt.size(1)
         parts = [prefix, text_emb] if prompt is None else [prompt.to(prefix.dtype), prefix, text_emb]
         src = torch.cat(parts, dim=1)
         tp = prefix.size(1)
         row_lens = k + prefix_lens + text_lens
         width = int(row_lens.max())
+        limit = max_positions(self.llm)
+        if limit is not None and width > limit:
+            raise ValueError(f"{width} LLM input positions (prompt {k}, speech prefix up to {int(prefix_lens.max())}, "
+                             f"text) exceed the LLM's {limit}: decode long audio in windows, or shorten the cuts")
         pos = torch.arange(width, device=prefix.device)[None, :].expand(b, -1)
         shift = (width - row_lens)[:, None] if left_pad else torch.zeros_like(row_lens)[:, None]
         rel = pos - shift  # position within the row's own content
@@ -214,9 +229,9 @@ class SpeechPrefixLM(nn.Module):
         # logits only where text is predicted: (B, U, V) instead of (B, L, V)
         take = (text_start[:, None] + torch.arange(u, device=device)[None, :]).clamp(max=hidden.size(1) - 1)
         h = hidden.gather(1, take[..., None].expand(-1, -1, hidden.size(-1)))
-        logits = self.llm.get_output_embeddings()(h).float()
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE,
-                               reduction="sum")
+        keep = labels.reshape(-1) != IGNORE
+        return chunked_cross_entropy(self.llm.get_output_embeddings(), h.reshape(-1, h.size(-1))[keep],
+                                     labels.reshape(-1)[keep], int(self.cfg["llm"]["logits_chunk"]))
 
     def rnnt_scales(self, step: int) -> tuple[float, float]:
         """icefall's warm-up: (simple-loss scale 1.0 -> simple_loss_scale, pruned-loss scale 0.1 -> 1.0)."""
@@ -232,10 +247,14 @@ class SpeechPrefixLM(nn.Module):
         lang_ids: torch.Tensor,
         step: int = 0,
         char_targets: Optional[list[list[int]]] = None,
+        unit_targets: Optional[list[list[int]]] = None,
     ) -> tuple[torch.Tensor, Dict[str, float]]:
         """Training loss: token-level terms per predicted token (y and EOS), LID per utterance; summed stats.
 
-        `char_targets` (character ids) feed the encoder CTC, which systems with loss.encoder_ctc_weight > 0 need.
+        `targets` are the LLM's tokens; `unit_targets` the RNN-T's and prefix CTC's units (None: the LLM's tokens,
+        one shared vocabulary); `char_targets` (character ids) feed the encoder CTC, which systems with
+        loss.encoder_ctc_weight > 0 need. The RNN-T and CTC terms are normalised per LLM token like the CE, so a
+        system's loss weights mean the same with either vocabulary's lengths.
         stats holds each term's batch sum (`ce`, `rnnt_simple`, `rnnt_pruned`, `ctc`, `encoder_ctc`, `lid`) plus
         `tokens`, `chars`, `utterances` and `frames`, so loggers can aggregate over batches and ranks.
         """
@@ -246,13 +265,14 @@ class SpeechPrefixLM(nn.Module):
         if self.llm is not None and w["ce_weight"] > 0:
             terms["ce"] = self._ce_loss(*self.llm_prefix(enc, enc_lens, prefix, prefix_lens), lang_ids, targets)
             total = total + w["ce_weight"] * terms["ce"]
+        units = targets if unit_targets is None else unit_targets
         if self.transducer is not None:
-            simple, pruned = self.transducer.loss(prefix, prefix_lens, targets)
+            simple, pruned = self.transducer.loss(prefix, prefix_lens, units)
             s_scale, p_scale = self.rnnt_scales(step)
             terms["rnnt_simple"], terms["rnnt_pruned"] = simple, pruned
             total = total + w["rnnt_weight"] * (s_scale * simple + p_scale * pruned)
         if self.ctc is not None:
-            terms["ctc"] = self.ctc.loss(prefix, prefix_lens, targets)
+            terms["ctc"] = self.ctc.loss(prefix, prefix_lens, units)
             total = total + w["ctc_weight"] * terms["ctc"]
         tokens = sum(len(t) + 1 for t in targets)
         total = total / tokens
@@ -272,3 +292,38 @@ class SpeechPrefixLM(nn.Module):
             stats["chars"] = float(sum(len(t) for t in char_targets))
         stats.update(tokens=float(tokens), utterances=float(len(targets)), frames=float(feature_lens.sum()))
         return total, stats
+
+    # ---- what a checkpoint holds ---------------------------------------------------------------------
+    def saved_state(self) -> Dict[str, torch.Tensor]:
+        """The state our checkpoints keep: everything but a pretrained LLM's weights that do not train (frozen, or
+        the base under LoRA adapters), which stay in the LLM's own directory: kept once, not in every checkpoint."""
+        state = self.state_dict()
+        if self.llm is None or self.cfg["llm"]["type"] != "pretrained":
+            return state
+        # keep_vars: tied weights (an LM head sharing the embedding table) appear under both names
+        fixed = {f"llm.{n}" for n, p in self.llm.state_dict(keep_vars=True).items()
+                 if isinstance(p, nn.Parameter) and not p.requires_grad}
+        return {k: v for k, v in state.items() if k not in fixed}
+
+    def load_saved_state(self, state: Dict[str, torch.Tensor]) -> None:
+        """Load a `saved_state`: the keys it may lack are exactly the pretrained LLM's fixed weights."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        allowed = set(self.state_dict()) - set(self.saved_state())
+        wrong = [k for k in missing if k not in allowed]
+        if wrong or unexpected:
+            raise RuntimeError(f"checkpoint does not fit this model: missing {wrong[:5]}, unexpected {unexpected[:5]}")
+
+
+def chunked_cross_entropy(head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Summed cross-entropy of head(hidden) against labels, `chunk` rows of logits at a time: a 262k-token vocabulary
+    makes (rows, V) logits of a GB. Each chunk's logits are recomputed in the backward pass instead of kept."""
+    from torch.utils.checkpoint import checkpoint
+
+    def piece(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(head(h).float(), y, reduction="sum")
+
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, hidden.size(0), max(1, chunk)):
+        h, y = hidden[start:start + chunk], labels[start:start + chunk]
+        total = total + (checkpoint(piece, h, y, use_reentrant=False) if torch.is_grad_enabled() else piece(h, y))
+    return total

@@ -20,7 +20,11 @@ from prefixasr.model.config import merge, model_config
 DATA_DEFAULTS: Dict[str, Any] = {
     "train_cuts": None,  # lhotse CutSet with features (egs/<recipe>/data/fbank/train_cuts.jsonl.gz)
     "valid_cuts": None,  # held-out CutSet for the per-epoch validation loss
-    "tokenizer": None,  # sentencepiece .model, or a Hugging Face tokenizer directory
+    # the RNN-T's and the prefix CTC's units, and the LLM's tokens too unless it has its own (data/vocab.py):
+    # the recipe's sentencepiece .model (or a Hugging Face tokenizer directory)
+    "tokenizer": None,
+    # the LLM's tokenizer, when not data.tokenizer; null: a pretrained LLM directory's own tokenizer, else data.tokenizer
+    "llm_tokenizer": None,
     "lang_map": None,  # lang2id.json (data/lang/lang2id.json)
     "char_tokenizer": None,  # character sentencepiece model (data/lang/chars.model) for the encoder CTC
     "min_duration": 0.3,  # seconds; shorter cuts are skipped (counted)
@@ -144,7 +148,9 @@ def save_config(cfg: Dict[str, Any], path: PathLike) -> None:
 
 # Keys a resumed run may change (training longer) or that the trainer itself fills in after the first start.
 RESUMABLE_CHANGES = ("train.num_epochs", "train.num_steps", "model.bos_id", "model.eos_id", "model.blank_id",
-                     "model.encoder_ctc.")
+                     "model.encoder_ctc.", "model.units.")
+# filled in by the trainer when the config leaves them null (experiment.resolve_token_ids)
+RESOLVED_WHEN_NULL = ("model.llm.leading_bos",)
 
 
 def config_changes(saved: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> list[str]:
@@ -158,6 +164,10 @@ def config_changes(saved: Dict[str, Any], new: Dict[str, Any], prefix: str = "")
             continue
         if isinstance(value, dict) and isinstance(saved[key], dict):
             out += config_changes(saved[key], value, f"{name}.")
+        elif value is None and name in RESOLVED_WHEN_NULL:
+            continue
+        elif key == "path" and value and saved[key] and Path(value).resolve() == Path(saved[key]).resolve():
+            continue  # the saved config holds the absolute path (experiment.prepare_exp_dir)
         elif value != saved[key]:
             out.append(f"{name}: {saved[key]!r} -> {value!r}")
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from lhotse import CutSet, load_manifest_lazy
@@ -12,7 +12,10 @@ from lhotse import CutSet, load_manifest_lazy
 from prefixasr.data.batch import AsrBatch
 from prefixasr.data.datamodule import unpack_batch
 from prefixasr.data.text import normalize_text
+from prefixasr.data.vocab import Vocabularies
 from prefixasr.model.encoder import subsampled_length
+
+LengthFn = Callable[[torch.Tensor], torch.Tensor]  # an encoder's output_lengths: input frames -> output frames
 
 
 def load_cuts(path: str, what: str) -> CutSet:
@@ -34,9 +37,10 @@ def max_tokens_per_frame(model_cfg: Dict[str, Any]) -> int | None:
     return None
 
 
-def prefix_frames(num_frames: int, stack: int) -> int:
-    """Speech-prefix length of an utterance: x4 Conv2d subsampling, then ceil(/stack)."""
-    sub = subsampled_length(num_frames)
+def prefix_frames(num_frames: int, stack: int, output_lengths: LengthFn = subsampled_length) -> int:
+    """Speech-prefix length of an utterance: the encoder's output length (`output_lengths`, the encoder's method;
+    default: the Conformer's x4), then ceil(/stack)."""
+    sub = int(output_lengths(torch.tensor(num_frames)))
     return max(0, (sub + stack - 1) // stack)
 
 
@@ -44,17 +48,21 @@ class CutFilter:
     """Drops cuts the model cannot learn from, counting (and logging the first few of) each reason.
 
     `max_tokens_per_frame`: CTC needs a prefix frame per token (1); the pruned RNN-T can emit up to
-    prune_range - 1 symbols on one frame; None (CE only) puts no limit.
+    prune_range - 1 symbols on one frame; None (CE only) puts no limit. The tokens counted are the RNN-T's and
+    CTC's units (`tokenizer`: a Vocabularies' units, or one shared tokenizer); the LLM's must not be empty.
+    `output_lengths`: encoder frames from feature frames (the encoder's own method; default: the Conformer's x4).
     """
 
     def __init__(self, tokenizer: Any, min_duration: float, max_duration: float, stack: int,
-                 max_tokens_per_frame: int | None, char_tokenizer: Any = None):
-        self.tokenizer = tokenizer
+                 max_tokens_per_frame: int | None, char_tokenizer: Any = None,
+                 output_lengths: LengthFn = subsampled_length):
+        self.vocabs = Vocabularies.of(tokenizer)
         self.char_tokenizer = char_tokenizer  # set when the encoder CTC needs an encoder frame per character
         self.min_duration = min_duration
         self.max_duration = max_duration
         self.stack = stack
         self.max_tokens_per_frame = max_tokens_per_frame
+        self.output_lengths = output_lengths
         self.counts: Counter = Counter()  # this epoch (cleared by the trainer)
         self._logged: Counter = Counter()  # whole run: only the first few of each reason are logged
 
@@ -65,16 +73,18 @@ class CutFilter:
         if cut.duration < self.min_duration or cut.duration > self.max_duration:
             return "duration", f"{cut.duration:.2f}s outside [{self.min_duration}, {self.max_duration}]"
         sup = cut.supervisions[0]
-        tokens = len(self.tokenizer.encode(normalize_text(sup.text or "", sup.language or "")))
-        if tokens == 0:
+        text = normalize_text(sup.text or "", sup.language or "")
+        tokens = len(self.vocabs.units.encode(text))
+        if tokens == 0 or (not self.vocabs.shared and not self.vocabs.llm.encode(text)):
             return "empty text", ""
-        frames = prefix_frames(cut.num_frames if cut.has_features else int(cut.duration * 100), self.stack)
+        num_frames = cut.num_frames if cut.has_features else int(cut.duration * 100)
+        frames = prefix_frames(num_frames, self.stack, self.output_lengths)
         limit = self.max_tokens_per_frame
         if frames < 1 or (limit is not None and tokens > limit * frames):
             return "too many tokens", f"{tokens} tokens but {frames} prefix frames"
         if self.char_tokenizer is not None:
             n_chars = len(self.char_tokenizer.encode(normalize_text(sup.text or "", sup.language or "")))
-            enc_frames = prefix_frames(cut.num_frames if cut.has_features else int(cut.duration * 100), 1)
+            enc_frames = prefix_frames(num_frames, 1, self.output_lengths)
             if n_chars > enc_frames:
                 return "too many characters", f"{n_chars} characters but {enc_frames} encoder frames"
         return None
@@ -94,16 +104,20 @@ class CutFilter:
         return ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items())) or "none"
 
 
-def batch_targets(batch: AsrBatch, tokenizer: Any, lang_map: Any, char_tokenizer: Any = None
-                  ) -> Tuple[List[List[int]], torch.Tensor, Optional[List[List[int]]]]:
-    """(token ids, language indices, character ids or None) of a batch."""
-    targets = tokenizer.encode_batch(batch.texts)
+def batch_targets(batch: AsrBatch, vocabs: Any, lang_map: Any, char_tokenizer: Any = None
+                  ) -> Tuple[List[List[int]], torch.Tensor, Optional[List[List[int]]], Optional[List[List[int]]]]:
+    """(the LLM's token ids, language indices, character ids or None, unit ids or None when the units are the
+    LLM's tokens) of a batch. `vocabs`: the system's Vocabularies (or one tokenizer for everything)."""
+    vocabs = Vocabularies.of(vocabs)
+    targets = vocabs.llm.encode_batch(batch.texts)
+    units = None if vocabs.shared else vocabs.units.encode_batch(batch.texts)
     try:
         lang_ids = torch.tensor([lang_map.index(lang) for lang in batch.languages], dtype=torch.long)
     except KeyError as e:
         raise ValueError(f"batch with cuts {batch.cut_ids[:3]}...: {e.args[0]}") from None
+    char_tokenizer = char_tokenizer or vocabs.chars
     chars = None if char_tokenizer is None else char_tokenizer.encode_batch(batch.texts)
-    return targets, lang_ids, chars
+    return targets, lang_ids, chars, units
 
 
 def total_duration(cuts: CutSet) -> float:

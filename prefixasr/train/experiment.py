@@ -1,5 +1,5 @@
 """Make an experiment directory self-contained: config with resolved token ids, tokenizer and
-language-map copies, the pretrained LLM's architecture config, environment facts."""
+language-map copies, the pretrained LLM's architecture config and tokenizer, environment facts."""
 from __future__ import annotations
 
 import json
@@ -10,43 +10,54 @@ from typing import Any, Dict, Optional, Tuple
 from prefixasr.common import atomic_write
 from prefixasr.data.lang import LanguageMap
 from prefixasr.data.tokenizer import BLANK_PIECE, Tokenizer
-from prefixasr.model.build import EXP_CONFIG, EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR
+from prefixasr.data.vocab import Vocabularies, llm_tokenizer_path
+from prefixasr.model.llm import check_llm_tokenizer, pretrained_location
+from prefixasr.model.build import EXP_CONFIG, EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR, EXP_LLM_TOKENIZER_DIR
 from prefixasr.train.config import save_config
 
 
-def load_data_files(cfg: Dict[str, Any]) -> Tuple[Tokenizer, LanguageMap, Optional[Tokenizer]]:
-    """(tokenizer, language map, character tokenizer or None when the system has no encoder CTC)."""
-    d = cfg["data"]
-    need_chars = cfg["model"]["loss"]["encoder_ctc_weight"] > 0
+def load_data_files(cfg: Dict[str, Any]) -> Tuple[Vocabularies, LanguageMap]:
+    """(the system's vocabularies, language map): the LLM's tokenizer (data/vocab.py: data.llm_tokenizer, a
+    pretrained LLM's own, or data.tokenizer), the units (data.tokenizer) and, with an encoder CTC, its characters."""
+    d, m = cfg["data"], cfg["model"]
+    need_chars = m["loss"]["encoder_ctc_weight"] > 0
     for key in ("tokenizer", "lang_map") + (("char_tokenizer",) if need_chars else ()):
         if not d[key]:
             raise ValueError(f"data.{key} is not set: pass data.{key}=<path> or put it in the config")
         if not Path(d[key]).exists():
             raise FileNotFoundError(f"data.{key}: {d[key]} does not exist")
+    units = Tokenizer.load(d["tokenizer"])
+    llm_path = llm_tokenizer_path(d, m["llm"]) if m["llm"]["type"] != "none" else d["tokenizer"]
+    llm = units if llm_path == str(d["tokenizer"]) else Tokenizer.load(llm_path)
+    if m["llm"]["type"] != "none":
+        check_llm_tokenizer(m["llm"], llm)
     chars = Tokenizer.load(d["char_tokenizer"]) if need_chars else None
-    return Tokenizer.load(d["tokenizer"]), LanguageMap.load(d["lang_map"]), chars
+    return Vocabularies(llm, units, chars), LanguageMap.load(d["lang_map"])
 
 
-def resolve_token_ids(cfg: Dict[str, Any], tokenizer: Tokenizer, char_tokenizer: Optional[Tokenizer] = None) -> None:
-    """BOS/EOS from the tokenizer; blank = id 0 when it is our <blk>, else appended after the vocabulary;
-    the encoder CTC's vocabulary from the character tokenizer (its id 0 is <blk> too)."""
+def resolve_token_ids(cfg: Dict[str, Any], vocabs: Vocabularies) -> None:
+    """BOS/EOS from the LLM's tokenizer; the units' width when they are not the LLM's tokens; blank = id 0 when it
+    is our <blk>, else appended after the units; the encoder CTC's vocabulary from the character tokenizer (its id 0
+    is <blk> too); whether a BOS leads the LLM's input (model.llm.leading_bos: null = what its tokenizer does)."""
     m = cfg["model"]
-    m["bos_id"], m["eos_id"] = int(tokenizer.bos_id), int(tokenizer.eos_id)
-    m["blank_id"] = 0 if tokenizer.kind == "sentencepiece" and tokenizer.id_to_piece(0) == BLANK_PIECE else None
-    if char_tokenizer is not None:
-        if char_tokenizer.id_to_piece(0) != BLANK_PIECE:
+    llm, units, chars = vocabs.llm, vocabs.units, vocabs.chars
+    m["bos_id"], m["eos_id"] = int(llm.bos_id), int(llm.eos_id)
+    m["blank_id"] = 0 if units.kind == "sentencepiece" and units.id_to_piece(0) == BLANK_PIECE else None
+    m["units"] = {"vocab_size": None if vocabs.shared else int(units.vocab_size)}
+    if m["llm"].get("leading_bos") is None:
+        m["llm"]["leading_bos"] = bool(llm.adds_bos)
+    if chars is not None:
+        if chars.id_to_piece(0) != BLANK_PIECE:
             raise ValueError(f"data.char_tokenizer: id 0 must be {BLANK_PIECE} (train it with prefixasr.bin.train_tokenizer)")
-        m["encoder_ctc"] = {"vocab_size": int(char_tokenizer.vocab_size), "blank_id": 0}
-        same = char_tokenizer.vocab_size == tokenizer.vocab_size and all(
-            char_tokenizer.id_to_piece(i) == tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size))
-        if m["projector"]["token_bridge"] == "ctc" and not same:
-            raise ValueError("model.projector.token_bridge=ctc reads the encoder CTC's ids as the LLM's tokens: "
-                             "data.char_tokenizer must be data.tokenizer (a character model; the recipe's "
-                             "--bpe_type char makes them one)")
+        m["encoder_ctc"] = {"vocab_size": int(chars.vocab_size), "blank_id": 0}
 
 
-def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> Dict[str, Any]:
-    """Copy tokenizer/lang map into exp_dir, save config.yaml + env.json; returns the saved config."""
+def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any],
+                    vocabs: Optional[Vocabularies] = None) -> Dict[str, Any]:
+    """Copy the tokenizers and lang map into exp_dir, save config.yaml + env.json; returns the saved config.
+
+    A pretrained LLM's own tokenizer is written as its tokenizer files only (exp_files.llm_tokenizer); its weights
+    stay in its directory, named by an absolute model.llm.path (kept once, not copied into every exp dir)."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     tok_src = Path(cfg["data"]["tokenizer"])
     tok_dst = exp_dir / "tokenizer" / (tok_src.name if tok_src.is_file() else "")
@@ -57,6 +68,11 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> 
         shutil.copy2(tok_src, tok_dst)
     shutil.copy2(cfg["data"]["lang_map"], exp_dir / "lang2id.json")
     cfg["exp_files"] = {"tokenizer": str(tok_dst.relative_to(exp_dir)) or "tokenizer", "lang_map": "lang2id.json"}
+    if vocabs is not None and not vocabs.shared:
+        vocabs.llm.save(exp_dir / EXP_LLM_TOKENIZER_DIR)
+        cfg["exp_files"]["llm_tokenizer"] = EXP_LLM_TOKENIZER_DIR
+    if cfg["model"]["llm"]["type"] == "pretrained":
+        cfg["model"]["llm"]["path"] = str(Path(cfg["model"]["llm"]["path"]).resolve())
     if cfg["model"]["loss"]["encoder_ctc_weight"] > 0:
         shutil.copy2(cfg["data"]["char_tokenizer"], exp_dir / "chars.model")
         cfg["exp_files"]["char_tokenizer"] = "chars.model"
@@ -72,7 +88,8 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any]) -> 
         from transformers import AutoConfig
 
         if llm["type"] == "pretrained":
-            AutoConfig.from_pretrained(str(llm["path"])).save_pretrained(str(exp_dir / EXP_LLM_CONFIG_DIR))
+            where, extra = pretrained_location(str(llm["path"]))
+            AutoConfig.from_pretrained(where, **extra).save_pretrained(str(exp_dir / EXP_LLM_CONFIG_DIR))
         if encoder["type"] == "hf":
             AutoConfig.from_pretrained(str(encoder["path"])).save_pretrained(str(exp_dir / EXP_ENCODER_CONFIG_DIR))
     save_config(cfg, exp_dir / EXP_CONFIG)

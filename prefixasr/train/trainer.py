@@ -15,6 +15,7 @@ from prefixasr.checkpoints import load_checkpoint
 from prefixasr.data.batch import AsrBatch
 from prefixasr.data.datamodule import AsrDataModule, unpack_batch
 from prefixasr.data.features import FRAME_SHIFT
+from prefixasr.data.vocab import Vocabularies
 from prefixasr.train import checkpoint as ckpt
 from prefixasr.train.data import (CutFilter, batch_targets, max_tokens_per_frame, pessimistic_batch, stats_summary,
                                  total_duration)
@@ -34,11 +35,13 @@ def _is_oom(err: BaseException) -> bool:
 
 
 class Trainer:
-    def __init__(self, cfg: Dict[str, Any], exp_dir: Path, model: torch.nn.Module, tokenizer: Any, lang_map: Any,
+    def __init__(self, cfg: Dict[str, Any], exp_dir: Path, model: torch.nn.Module, vocabs: Any, lang_map: Any,
                  train_cuts: Any, valid_cuts: Optional[Any], info: DistInfo, char_tokenizer: Any = None) -> None:
+        """`vocabs`: the system's Vocabularies (data/vocab.py), or one tokenizer shared by the LLM and the units."""
         self.cfg, self.t = cfg, cfg["train"]
         self.exp_dir, self.info = Path(exp_dir), info
-        self.tokenizer, self.lang_map, self.char_tokenizer = tokenizer, lang_map, char_tokenizer
+        self.vocabs = Vocabularies.of(vocabs, char_tokenizer)
+        self.lang_map, self.char_tokenizer = lang_map, self.vocabs.chars
         self.model = model.to(info.device)
         self.ddp = (
             DistributedDataParallel(self.model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
@@ -49,8 +52,9 @@ class Trainer:
         loader = {**cfg["data"]["loader"], "world_size": info.world_size, "rank": info.rank}
         self.datamodule = AsrDataModule.from_dict(loader)
         m = cfg["model"]
-        filter_args = (tokenizer, cfg["data"]["min_duration"], cfg["data"]["max_duration_utt"],
-                       m["projector"]["stack"], max_tokens_per_frame(m), char_tokenizer)
+        filter_args = (self.vocabs, cfg["data"]["min_duration"], cfg["data"]["max_duration_utt"],
+                       m["projector"]["stack"], max_tokens_per_frame(m), self.char_tokenizer,
+                       model.encoder.output_lengths)
         self.cut_filter, self.valid_filter = CutFilter(*filter_args), CutFilter(*filter_args)
         self.train_cuts = train_cuts.filter(self.cut_filter)
         self.scheduler = build_scheduler(self.optimizer, self.t["warmup_steps"], self.t["schedule"],
@@ -102,7 +106,7 @@ class Trainer:
         if not self.info.is_main:
             return
         ckpt.save_checkpoint(
-            path, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+            path, model=self.model.saved_state(), optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict(), sampler=None if epoch_done else self._sampler_state_now(),
             step=self.step, epoch=self.epoch, epoch_done=epoch_done, batch_in_epoch=self.batch_in_epoch,
             counters=dict(self.counters), history=self.history.rows, elapsed=self.elapsed,
@@ -110,7 +114,7 @@ class Trainer:
 
     def resume(self, path: Path) -> None:
         state = load_checkpoint(path)
-        self.model.load_state_dict(state["model"])
+        self.model.load_saved_state(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.counters = state["step"], state["counters"]
@@ -125,12 +129,12 @@ class Trainer:
 
     # ---- one batch ------------------------------------------------------------------------------
     def _forward(self, batch: AsrBatch, module: torch.nn.Module):
-        targets, lang_ids, chars = batch_targets(batch, self.tokenizer, self.lang_map, self.char_tokenizer)
+        targets, lang_ids, chars, units = batch_targets(batch, self.vocabs, self.lang_map)
         dev = self.info.device
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
         with ctx:
             return module(batch.features.to(dev), batch.feature_lens.to(dev), targets, lang_ids.to(dev), step=self.step,
-                          char_targets=chars)
+                          char_targets=chars, unit_targets=units)
 
     def scan_pessimistic_batch(self) -> None:
         """Forward+backward the largest possible batch once, so memory trouble shows now, not at hour 3."""
@@ -288,8 +292,7 @@ class Trainer:
         cer: Dict[str, float] = {}
         if self.cer_cuts is not None:
             t0 = time.time()
-            cer = greedy_cer(self.model, self.cer_cuts, self.tokenizer, self.lang_map, self.char_tokenizer,
-                             self.info.device)
+            cer = greedy_cer(self.model, self.cer_cuts, self.vocabs, self.lang_map, self.info.device)
             logging.info("epoch %d dev CER on %d utterances (greedy): %s (%.1f s)", self.epoch, len(self.cer_cuts),
                          " ".join(f"{m}={v:.2f}%" for m, v in cer.items()), time.time() - t0)
             for m, v in cer.items():

@@ -31,15 +31,17 @@ def dev_subset(cuts: Any, max_utts: int) -> Any:
 
 
 @torch.no_grad()
-def greedy_cer(model: Any, cuts: Any, tokenizer: Any, lang_map: Any, char_tokenizer: Any = None,
-               device: torch.device | str = "cpu", max_duration: float = 100.0) -> Dict[str, float]:
+def greedy_cer(model: Any, cuts: Any, vocabs: Any, lang_map: Any, device: torch.device | str = "cpu",
+               max_duration: float = 100.0) -> Dict[str, float]:
     """{"<method>": CER %} over `cuts` for each greedy search of `model` (oracle language for prompts), decoded
-    by the decode stage's own Decoder so the figures mean what the decode dirs' CER means."""
+    by the decode stage's own Decoder so the figures mean what the decode dirs' CER means. `vocabs`: the system's
+    Vocabularies (data/vocab.py)."""
     from prefixasr.data.datamodule import AsrDataModule, unpack_batch
     from prefixasr.decode.decoder import Decoder
     from prefixasr.model import LoadedModel
 
-    loaded = LoadedModel(model=model, config={}, tokenizer=tokenizer, lang_map=lang_map, char_tokenizer=char_tokenizer)
+    loaded = LoadedModel(model=model, config={}, tokenizer=vocabs.llm, lang_map=lang_map, char_tokenizer=vocabs.chars,
+                         units=vocabs.units)
     decoders = {m: Decoder(loaded, DecodeOptions(method=m), device=str(device)) for m in available_greedy_methods(model)}
     errors = {m: ErrorCounts() for m in decoders}
     dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0, shuffle=False)
