@@ -9,8 +9,9 @@ One step = forward, backward and AdamW update of the demo's prefix system (mini 
 prefix with the CTC bridge, per-language soft prompts, pruned RNN-T on the character units, encoder CTC) on one
 batch: 8 utterances of 5 s (random fbank) saying 8 Hindi sentences, each LLM reading them with its own tokenizer
 (the units: characters). Each setting runs in its own process (peak RSS net of the process's baseline, model
-loading included); the fastest timed step is reported (the machine is shared). The ratio column is each setting's
-step time over the demo LM's, measured in the same run.
+loading included); the fastest timed step is reported (the machine is shared). Every setting reads the same speech
+prefix (its mean length is printed); the ratio column is each setting's step time over the demo LM's, measured in
+the same run.
 """
 from __future__ import annotations
 
@@ -72,6 +73,10 @@ def run_one(name: str, threads: int, steps: int) -> dict:
     vocabs = Vocabularies(llm_tok, units, units)
     resolve_token_ids(cfg, vocabs)
     model = build_model(cfg, llm_tok.vocab_size, 10, vocabs=vocabs).train()
+    # the same prefix for every setting: the compressed prefix's length follows the encoder CTC's labels, and the
+    # heads built after the LLM start from different random numbers (LoRA's init draws some)
+    torch.manual_seed(1)
+    model.encoder_ctc.proj.reset_parameters()
     opt = build_optimizer(model, 1e-4, 0.01, (0.9, 0.98), {"llm": 0.05})
     frames = int(SECONDS * 100)
     feats, lens = torch.randn(BATCH, frames, 80), torch.full((BATCH,), frames, dtype=torch.long)
@@ -85,6 +90,8 @@ def run_one(name: str, threads: int, steps: int) -> dict:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
+    with torch.no_grad():
+        prefix_len = int(model.encode_for_llm(feats, lens)[1].float().mean())
     step()  # warm-up (allocations, AdamW state)
     times = []
     for _ in range(steps):
@@ -93,7 +100,7 @@ def run_one(name: str, threads: int, steps: int) -> dict:
         times.append(time.perf_counter() - t0)
     return {"setting": name, "desc": SETTINGS[name][0], "sec_per_step": min(times),
             "utt_per_sec": BATCH / min(times), "peak_mb": _rss_peak_mb() - base,
-            "llm_tokens": sum(map(len, targets)), "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+            "llm_tokens": sum(map(len, targets)), "prefix_len": prefix_len, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
             "trainable_m": sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6}
 
 
@@ -120,12 +127,13 @@ def main() -> int:
             return 1
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     ref = next((r["sec_per_step"] for r in rows if r["setting"] == "demo_lm"), None)
-    print(f"{'setting':<52} {'s/step':>7} {'x demo':>7} {'utt/s':>6} {'peak MB':>8} {'LLM tok':>7} {'train M':>8}")
+    print(f"{'setting':<52} {'s/step':>7} {'x demo':>7} {'utt/s':>6} {'peak MB':>8} {'prefix':>6} {'LLM tok':>7} "
+          f"{'train M':>8}")
     for r in rows:
         r["x_demo"] = r["sec_per_step"] / ref if ref else None
         ratio = f"{r['x_demo']:.1f}" if ref else "-"
         print(f"{r['desc']:<52} {r['sec_per_step']:>7.2f} {ratio:>7} {r['utt_per_sec']:>6.2f} {r['peak_mb']:>8.0f} "
-              f"{r['llm_tokens']:>7d} {r['trainable_m']:>8.2f}")
+              f"{r['prefix_len']:>6d} {r['llm_tokens']:>7d} {r['trainable_m']:>8.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"batch": BATCH, "seconds": SECONDS, "threads": args.threads, "rows": rows},
                                    indent=2) + "\n", encoding="utf-8")

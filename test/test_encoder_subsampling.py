@@ -46,7 +46,7 @@ def test_pause_finder_reads_whole_chunks_of_a_half_rate_encoder():
         feats[int(s * 100):int(e * 100), 0] = 1.0
     dec = Decoder.__new__(Decoder)  # only what pauses() reads: the model's encoder and encoder CTC
     dec.model = SimpleNamespace(encoder=HalfRateEncoder(), encoder_ctc=_speech_ctc())
-    dec.opts, dec.device = SimpleNamespace(method="llm_greedy"), "cpu"
+    dec.opts, dec.device, dec.frame_shift = SimpleNamespace(method="llm_greedy"), "cpu", 0.01
     found = dec.pauses(feats, max_duration=60.0, pad=0.0, max_len=60.0)
     assert [t for span in found for t in span] == pytest.approx([t for span in speech for t in span], abs=0.021)
 

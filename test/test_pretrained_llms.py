@@ -162,3 +162,20 @@ def test_lora_needs_a_pretrained_unfrozen_llm(corpus):
     cfg["model"]["llm"].update(lora={"rank": 4})
     with pytest.raises(ValueError, match="lora"):
         model_config(cfg)
+
+
+def test_learning_rates_per_parameter_group(tmp_path, corpus):
+    from prefixasr.model import build_model
+    from prefixasr.train.optim import build_optimizer
+
+    llm_dir = write_tiny_llm("gemma3", tmp_path / "g", _texts(corpus) * 4)
+    cfg = system_config(corpus)
+    cfg["model"]["llm"] = {"type": "pretrained", "path": str(llm_dir), "lora": {"rank": 2}}
+    model = build_model(cfg, 24, 3)
+    opt = build_optimizer(model, 1.0, 0.0, (0.9, 0.98), {"llm": 0.1, "lora": 2.0, "projector.mlp": 0.5})
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        want = 2.0 if "lora_" in name else 0.5 if name.startswith("projector.mlp.") else 1.0
+        assert not p.requires_grad or lr_of[id(p)] == want, name  # (every other LLM weight is frozen under LoRA)
+    with pytest.raises(ValueError, match="no parameter under"):
+        build_optimizer(model, 1.0, 0.0, (0.9, 0.98), {"decoder": 0.1})

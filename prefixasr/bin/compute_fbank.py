@@ -1,8 +1,13 @@
-"""Compute 80-dim fbank features for a cut manifest (lhotse, LilcomChunkyWriter, parallel, resumable).
+"""Compute the features an encoder reads for a cut manifest (lhotse, LilcomChunkyWriter, parallel, resumable):
+80-dim Kaldi fbank (our Conformer, Speech2Text, w2v-BERT) or Whisper's own log-mel (a Whisper encoder,
+`model.encoder.type: hf`; lhotse feature type "whisper-logmel"). Training and decoding refuse features of the
+wrong kind. A frozen encoder's outputs are cached by prefixasr.bin.cache_encoder instead.
 
 Usage:
   python -m prefixasr.bin.compute_fbank --cuts data/cuts/train_cuts.jsonl.gz \
       --output-cuts data/fbank/train_cuts.jsonl.gz --num-jobs 2 --speed-perturb
+  python -m prefixasr.bin.compute_fbank --kind whisper_mel --cuts data/cuts/train_cuts.jsonl.gz \
+      --output-cuts data/whisper_mel/train_cuts.jsonl.gz --num-jobs 2
 
 Feature matrices go to <output-cuts dir>/<name>_feats (a LilcomChunky archive); the output cut
 manifest is written last, so a rerun skips a finished split. Speed perturbation (0.9/1.1) is for train.
@@ -17,7 +22,8 @@ from pathlib import Path
 from lhotse import CutSet
 
 from prefixasr.common import setup_logging
-from prefixasr.data.features import compute_fbank
+from prefixasr.data.features import FBANK, WHISPER_MEL, compute_fbank
+from prefixasr.model.extractors import WhisperLogMelConfig, WhisperLogMelExtractor
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -26,7 +32,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--cuts", required=True, help="input cut manifest (from make_cuts)")
     g.add_argument("--output-cuts", required=True, help="output cut manifest with features")
     g = p.add_argument_group("features")
-    g.add_argument("--num-mel-bins", type=int, default=80, help="fbank dimension")
+    g.add_argument("--kind", choices=[FBANK, WHISPER_MEL], default=FBANK,
+                   help="what the encoder reads: Kaldi fbank, or Whisper's own log-mel (its input_kind)")
+    g.add_argument("--num-mel-bins", type=int, default=80, help="mel bins (Whisper large-v3 reads 128)")
     g.add_argument("--speed-perturb", action="store_true", help="add 0.9x and 1.1x speed copies (train only)")
     g.add_argument("--num-jobs", type=int, default=2, help="parallel extraction processes")
     g.add_argument("--log-level", default="INFO", help="logging level")
@@ -41,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = Path(args.output_cuts)
     storage = out.parent / (out.name.split(".")[0] + "_feats")
+    extractor = WhisperLogMelExtractor(WhisperLogMelConfig(args.num_mel_bins)) if args.kind == WHISPER_MEL else None
     compute_fbank(CutSet.from_file(args.cuts), out, storage, num_jobs=args.num_jobs,
-                  speed_perturb=args.speed_perturb, num_mel_bins=args.num_mel_bins)
+                  speed_perturb=args.speed_perturb, num_mel_bins=args.num_mel_bins, extractor=extractor)
     return 0
 
 

@@ -40,7 +40,9 @@ class DataConfig:
     num_workers: int = 2
     world_size: Optional[int] = None  # None: taken from torch.distributed when initialised
     rank: Optional[int] = None
-    on_the_fly_feats: bool = False  # compute fbank from audio instead of reading stored features
+    # compute the features from audio instead of reading stored ones: with the extractor given to AsrDataModule
+    # (the trainer gives the encoder's own kind: model/extractors.py extractor_for), else 80-dim Kaldi fbank
+    on_the_fly_feats: bool = False
     num_mel_bins: int = 80
     spec_augment: bool = True
     time_warp_factor: int = 80
@@ -52,25 +54,28 @@ class DataConfig:
 
 
 class AsrDataModule:
-    """Builds train/valid/test dataloaders over lhotse CutSets."""
+    """Builds train/valid/test dataloaders over lhotse CutSets. `extractor`: the lhotse feature extractor of
+    on-the-fly features (default: Kaldi fbank of `num_mel_bins` bins); the encoder's own kind (Whisper's log-mel,
+    model/extractors.py) is the caller's to give."""
 
-    def __init__(self, config: DataConfig | None = None, **overrides: Any):
+    def __init__(self, config: DataConfig | None = None, extractor: Any = None, **overrides: Any):
         self.config = dataclasses.replace(config or DataConfig(), **overrides)
+        self.extractor = extractor
         if self.config.num_buckets < 2:
             raise ValueError(f"num_buckets must be >= 2 (lhotse's bucketing), got {self.config.num_buckets}")
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "AsrDataModule":
+    def from_dict(cls, d: Dict[str, Any], extractor: Any = None) -> "AsrDataModule":
         """From a config mapping; unknown keys are an error so typos in YAML do not pass silently."""
         known = {f.name for f in dataclasses.fields(DataConfig)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown data option(s) {unknown}; known: {sorted(known)}")
-        return cls(DataConfig(**d))
+        return cls(DataConfig(**d), extractor=extractor)
 
     def _input_strategy(self):
         if self.config.on_the_fly_feats:
-            return OnTheFlyFeatures(Fbank(FbankConfig(num_mel_bins=self.config.num_mel_bins)))
+            return OnTheFlyFeatures(self.extractor or Fbank(FbankConfig(num_mel_bins=self.config.num_mel_bins)))
         return PrecomputedFeatures()
 
     def _sampler(self, cuts: CutSet, train: bool):

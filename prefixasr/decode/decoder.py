@@ -74,6 +74,7 @@ class Decoder:
             opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, word_penalty=penalty))
         opts, self.ngram = _resolve_ngram(opts, loaded)
         self.opts, self.langid, self.device = opts, langid, device
+        self.frame_shift = FRAME_SHIFT  # seconds a feature frame (decode_cuts: the cuts' own; 20 ms for cached outputs)
         check_method(self.model, opts.method, opts.llm.ctc_weight)
         self.blank_id = self.model.transducer.blank_id if self.model.transducer is not None else None
         self.vocabs = loaded.vocabs  # each method writes its own vocabulary (data/vocab.py)
@@ -128,7 +129,8 @@ class Decoder:
 
     def _clean(self, d: Decoded) -> Tuple[str, Decoded]:
         d = strip_special(d, self.tok, self.blank_id)
-        return self.tok.decode(d.tokens), d
+        # one line of words: a pretrained LLM's vocabulary holds newlines, tabs and runs of spaces
+        return " ".join(self.tok.decode(d.tokens).split()), d
 
     @torch.inference_mode()
     def segments(self, batch: "AsrBatch") -> List[dict]:
@@ -148,7 +150,7 @@ class Decoder:
         for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts, self.vocab_mask,
                                            self.ngram, self.word_starts, self.ctc_mask, self.vocabs)):
             rec = {"utt": batch.cut_ids[k], "lang": batch.languages[k], "ref": batch.texts[k],
-                   "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * FRAME_SHIFT}
+                   "hyp": self._clean(d)[0], "duration": float(batch.feature_lens[k]) * self.frame_shift}
             if pred is not None:
                 rec["pred_lang"] = pred[k]
             out.append(rec)
@@ -172,7 +174,7 @@ class Decoder:
 
     def _batches(self, feats: torch.Tensor, frames: List[Tuple[int, int]], max_duration: float):
         """Consecutive frame ranges of `feats` as padded (chunk, x, lens) batches of at most `max_duration` s."""
-        limit = max(1, int(max_duration / FRAME_SHIFT))
+        limit = max(1, int(max_duration / self.frame_shift))
         k = 0
         while k < len(frames):
             n, longest = 1, frames[k][1] - frames[k][0]
@@ -194,7 +196,7 @@ class Decoder:
         """Speech segments (seconds) of a (T, F) recording: the encoder CTC's blank frames, read in `chunk` s
         pieces, cut at pauses (`longform.pause_segments`; `kw` its options)."""
         self.resolve_split("pauses")
-        n, step = feats.size(0), int(round(chunk / FRAME_SHIFT))
+        n, step = feats.size(0), int(round(chunk / self.frame_shift))
         frames = [(s, min(s + step, n)) for s in range(0, n, step)]
         # feature frames per encoder frame, of the encoder in use (x4 for the Conformer, x2 for Whisper)
         ratio = step / max(int(self.model.encoder.output_lengths(torch.tensor(step))), 1)
@@ -205,8 +207,8 @@ class Decoder:
             for (s, e), row, m in zip(part, best.tolist(), enc_lens.tolist()):
                 want = int(round((e - s) / ratio))  # the encoder drops a frame or two at a chunk's end
                 blank += (row[:m] + [True] * want)[:want]
-        end = n * FRAME_SHIFT  # whole encoder frames can reach a little past the last feature frame
-        return [(s, min(e, end)) for s, e in pause_segments(blank, ratio * FRAME_SHIFT, **kw) if s < end]
+        end = n * self.frame_shift  # whole encoder frames can reach a little past the last feature frame
+        return [(s, min(e, end)) for s, e in pause_segments(blank, ratio * self.frame_shift, **kw) if s < end]
 
     @torch.inference_mode()
     def long_form(self, feats: torch.Tensor, lang: Optional[str], name: str, window: float, overlap: float,
@@ -223,7 +225,7 @@ class Decoder:
         if split == "pauses":
             spans = self.pauses(feats, max_duration)
         else:
-            spans = make_windows(n * FRAME_SHIFT, window, overlap)
+            spans = make_windows(n * self.frame_shift, window, overlap)
         batches = list(self._batches(feats, feature_windows(n, spans), max_duration))
         logits = None
         if predict and batches:
@@ -242,7 +244,7 @@ class Decoder:
                                    self.word_starts, self.ctc_mask, self.vocabs)
             for (s, e), d in zip(chunk, decoded):
                 text, d = self._clean(d)
-                hyps.append(timed_words(d, text, self.tok, s * FRAME_SHIFT, e * FRAME_SHIFT))
+                hyps.append(timed_words(d, text, self.tok, s * self.frame_shift, e * self.frame_shift))
         words = stitch(hyps) if split == "windows" else [w for h in hyps for w in h.words]
         return LongFormResult(words, lang, logits)
 
@@ -255,7 +257,7 @@ class Decoder:
         lang = sups[0].language if sups else ""
         res = self.long_form(feats, lang, cut.id, window, overlap, max_duration, split=split)
         rec = {"utt": cut.id, "lang": lang, "ref": " ".join(s.text or "" for s in sups), "hyp": res.text,
-               "duration": feats.size(0) * FRAME_SHIFT,
+               "duration": feats.size(0) * self.frame_shift,
                "ctm": [[w.text, round(w.start, 2), round(max(w.end - w.start, 0.01), 2)] for w in res.words]}
         if res.lang_logits is not None:
             rec["pred_lang"] = res.language
@@ -289,6 +291,15 @@ def decode_cuts(dec: Decoder, cuts: "CutSet", writer: DecodeDirWriter, long_form
     `max_duration` s), appending records to `writer` as they come so an interrupted run resumes.
     Returns the seconds of audio decoded."""
     from prefixasr.data.datamodule import AsrDataModule, unpack_batch  # lhotse-heavy: only when decoding
+    from prefixasr.data.features import check_feature_kind, feature_frame_shift
+    from prefixasr.model.extractors import extractor_for
+
+    first = next(iter(cuts))
+    if first.has_features:  # never silently the wrong kind (fbank for Whisper, say)
+        check_feature_kind(cuts, dec.model.encoder)
+    # without stored features: the encoder's own kind, computed from the audio
+    extractor = None if first.has_features else extractor_for(dec.model.encoder, dec.model.cfg["input_dim"])
+    dec.frame_shift = feature_frame_shift(cuts) if first.has_features else extractor.frame_shift
 
     audio, t0 = 0.0, time.time()
     bar = tqdm(total=len(cuts), unit="utt", desc=desc, mininterval=5)
@@ -299,7 +310,7 @@ def decode_cuts(dec: Decoder, cuts: "CutSet", writer: DecodeDirWriter, long_form
                 yield [dec.recording(cut, window, overlap, max_duration, split)]
             return
         dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0,
-                           on_the_fly_feats=not next(iter(cuts)).has_features, shuffle=False)
+                           on_the_fly_feats=not first.has_features, shuffle=False, extractor=extractor)
         for batch in dm.test_dataloader(cuts):
             yield dec.segments(unpack_batch(batch, normalize=False))
 

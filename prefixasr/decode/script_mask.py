@@ -30,16 +30,26 @@ def _letters(text: str) -> str:
 def script_mask(tokenizer, languages: Sequence[str]) -> torch.Tensor:
     """(len(languages), tokenizer.vocab_size) booleans: True where the language may write the token."""
     # a token alone decodes to its text; a byte piece of an incomplete character to U+FFFD, which has no letters
-    letters = [_letters(text) for text in tokenizer.token_texts()]
-    mask = torch.ones(len(languages), len(letters), dtype=torch.bool)
-    for row, lang in enumerate(languages):
-        rule = LANG_RULES.get(lang)
-        if rule is None:
-            continue
-        blocks = (rule.block, LATIN)
-        for i, text in enumerate(letters):
-            mask[row, i] = all(any(lo <= ord(c) <= hi for lo, hi in blocks) for c in text)
-    return mask
+    texts = tokenizer.token_texts()
+    rules = [LANG_RULES.get(lang) for lang in languages]
+    everyone = (1 << len(languages)) - 1
+    free = sum(1 << k for k, rule in enumerate(rules) if rule is None)  # languages without a rule allow everything
+
+    def writers(c: str) -> int:  # a bit per language whose script (or Latin) holds the letter
+        return free | sum(1 << k for k, rule in enumerate(rules) if rule is not None
+                          and any(lo <= ord(c) <= hi for lo, hi in (rule.block, LATIN)))
+
+    by_letter: dict = {}
+    allowed = []
+    for text in texts:  # 262k tokens of a pretrained LLM: one bit mask a letter, looked up once
+        bits = everyone
+        for c in _letters(text):
+            if c not in by_letter:
+                by_letter[c] = writers(c)
+            bits &= by_letter[c]
+        allowed.append(bits)
+    words = torch.tensor(allowed, dtype=torch.long)
+    return torch.stack([(words >> k) & 1 for k in range(len(languages))]).bool()
 
 
 # how tokenizers mark a word's first piece: sentencepiece's "▁", byte-level BPE's "Ġ" (a leading space)

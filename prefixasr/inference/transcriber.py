@@ -58,7 +58,7 @@ class Transcriber:
 
     def __init__(self, loaded: "LoadedModel", options: DecodeOptions, device: str, window: Optional[float] = None,
                  overlap: Optional[float] = None, max_duration: float = 100.0, split: Optional[str] = None):
-        from lhotse import Fbank, FbankConfig
+        from prefixasr.model.extractors import extractor_for
 
         self.model, self.lang_map = loaded.model, loaded.lang_map
         self._decoder = Decoder(loaded, options, "oracle", device)  # checks the method against the model
@@ -68,7 +68,9 @@ class Transcriber:
         self.max_duration = max_duration
         self.split = self._decoder.resolve_split(split)  # how a recording is cut: pauses or windows
         make_windows(1.0, self.window, self.overlap)  # validates them
-        self._fbank = Fbank(FbankConfig(num_mel_bins=self.model.cfg["input_dim"]))
+        # what the encoder reads, from the audio: fbank, Whisper's log-mel, or a frozen encoder's outputs
+        self._extractor = extractor_for(self.model.encoder, self.model.cfg["input_dim"])
+        self._decoder.frame_shift = self._extractor.frame_shift
 
     @classmethod
     def from_pretrained(cls, path: PathLike, device: Optional[str] = None, method: Optional[str] = None,
@@ -109,8 +111,8 @@ class Transcriber:
             raise LanguageError(f"this model needs the language: pass one of {', '.join(self.languages)}")
 
     def features(self, samples: np.ndarray) -> torch.Tensor:
-        """16 kHz samples -> (T, 80) fbank, the same extractor the recipe's feature stage uses."""
-        return torch.from_numpy(self._fbank.extract(samples, SAMPLE_RATE))
+        """16 kHz samples -> (T, F) features of the encoder's own kind, as the recipe's feature stage makes them."""
+        return torch.as_tensor(self._extractor.extract(samples, SAMPLE_RATE), dtype=torch.float32)
 
     def transcribe(self, audio: AudioInput, sample_rate: Optional[int] = None, lang: Optional[str] = None,
                    name: Optional[str] = None) -> Transcription:

@@ -11,6 +11,7 @@ from torch import nn
 
 from prefixasr.common import PathLike
 from prefixasr.data.vocab import Vocabularies
+from prefixasr.model.adapter import build_adapter
 from prefixasr.model.config import model_config
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead, LanguageIdHead
@@ -117,9 +118,12 @@ def _bridge_map(cfg: Dict[str, Any], vocab_size: int, vocabs: Optional[Vocabular
 
 
 def build_encoder(cfg: Dict[str, Any], load_weights: bool = True) -> nn.Module:
-    """Our Conformer from the `model.encoder` keys, or a pretrained HF speech encoder (type hf)."""
+    """Our Conformer from the `model.encoder` keys, a pretrained HF speech encoder (type hf), or an adapter on a
+    frozen encoder's cached outputs (type adapter)."""
     enc = dict(cfg["encoder"])
-    kind, path = enc.pop("type"), enc.pop("path")
+    kind, path, _ = enc.pop("type"), enc.pop("path"), enc.pop("adapter")
+    if kind == "adapter":  # on a frozen encoder's cached outputs (model/adapter.py)
+        return build_adapter(cfg)
     if kind == "hf":
         return HfSpeechEncoder(path, cfg["input_dim"], load_weights=load_weights)
     return ConformerEncoder(input_dim=cfg["input_dim"], **enc)

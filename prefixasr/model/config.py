@@ -9,10 +9,15 @@ import copy
 from typing import Any, Dict
 
 MODEL_DEFAULTS: Dict[str, Any] = {
-    "input_dim": 80,  # fbank bins
+    "input_dim": 80,  # the features' width: fbank or log-mel bins; a frozen encoder's d_model for type adapter
     "encoder": {
-        "type": "conformer",  # conformer (ours, the keys below) | hf (a pretrained HF speech encoder at `path`)
-        "path": None,  # HF model directory or name (model/hf_encoder.py); the Conformer keys are then unused
+        # conformer (ours, the keys below) | hf (a pretrained HF speech encoder at `path`) | adapter (the keys below,
+        # but no subsampling: a linear projection and Conformer layers on a frozen encoder's cached outputs,
+        # model/adapter.py; prefixasr.bin.cache_encoder computes them)
+        "type": "conformer",
+        # hf: a HF model directory or name, or a CTranslate2 Whisper directory (model/hf_encoder.py), the Conformer
+        # keys then unused; adapter: the frozen encoder whose outputs it reads (to compute them from audio)
+        "path": None,
         "d_model": 144,
         "num_layers": 6,
         "num_heads": 4,
@@ -22,6 +27,12 @@ MODEL_DEFAULTS: Dict[str, Any] = {
         "subsampling_channels": 64,
         "pos_enc": "sinusoidal",  # sinusoidal | none (absolute positions added after subsampling)
         "xscale": True,  # multiply the subsampled features by sqrt(d_model) before the positions (ESPnet)
+        "adapter": {  # type adapter only
+            # the cached outputs it reads: lhotse features of type "encoder:<input>" (cache_encoder --name);
+            # null: the name of `path`'s directory (cache_encoder's default name)
+            "input": None,
+            "stride": 1,  # 1 | 2: pairs of cached frames stacked (Whisper's 20 ms -> 40 ms, the Conformer's rate)
+        },
     },
     # frame stacking (x stack after the x4 subsampling) + MLP into the LLM width
     # output_dim: only when llm.type=none; match_llm_scale: LayerNorm at the LLM's embedding RMS (model/projector.py)
@@ -136,8 +147,8 @@ def model_config(config: Dict[str, Any]) -> Dict[str, Any]:
     if llm["lora"]["rank"] > 0 and (llm["type"] != "pretrained" or llm["freeze"]):
         raise ValueError("model.llm.lora.rank > 0 trains adapters on a pretrained LLM's frozen weights: it needs "
                          "model.llm.type: pretrained and model.llm.freeze: false (the adapters are what trains)")
-    if cfg["encoder"]["type"] not in ("conformer", "hf"):
-        raise ValueError(f"model.encoder.type must be conformer or hf; got {cfg['encoder']['type']!r}")
+    if cfg["encoder"]["type"] not in ("conformer", "hf", "adapter"):
+        raise ValueError(f"model.encoder.type must be conformer, hf or adapter; got {cfg['encoder']['type']!r}")
     if cfg["encoder"]["type"] == "hf" and not cfg["encoder"]["path"]:
         raise ValueError("model.encoder.type=hf needs model.encoder.path (a HF model directory or name)")
     bridge = cfg["projector"]["token_bridge"]

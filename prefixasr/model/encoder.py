@@ -190,11 +190,17 @@ class ConformerEncoder(nn.Module):
 
     def forward(self, features: torch.Tensor, feature_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, lens = self.subsampling(utterance_cmvn(features, feature_lens), feature_lens)
-        x = x * self.xscale
-        if self.pos_enc == "sinusoidal":
-            x = x + sinusoidal_positions(x.size(1), self.d_model, x.device)
-        x = self.dropout(x)
-        mask = lengths_to_mask(lens, x.size(1))
-        for layer in self.layers:
-            x = layer(x, mask)
-        return x.masked_fill(~mask[..., None], 0.0), lens
+        return run_layers(x * self.xscale, lens, self.layers, self.pos_enc, self.dropout)
+
+
+def run_layers(x: torch.Tensor, lens: torch.Tensor, layers: nn.ModuleList, pos_enc: str,
+               dropout: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions (sinusoidal or none), dropout, then the Conformer layers under the length mask; zero past each
+    length. Shared by our Conformer and the adapter on a frozen encoder's outputs (model/adapter.py)."""
+    if pos_enc == "sinusoidal":
+        x = x + sinusoidal_positions(x.size(1), x.size(-1), x.device)
+    x = dropout(x)
+    mask = lengths_to_mask(lens, x.size(1))
+    for layer in layers:
+        x = layer(x, mask)
+    return x.masked_fill(~mask[..., None], 0.0), lens

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from prefixasr.common import PathLike
+from prefixasr.data.features import FBANK, WAVEFORM, WHISPER_MEL  # the input kinds, one definition
 from prefixasr.model import whisper_ct2
 from prefixasr.model.encoder import lengths_to_mask, utterance_cmvn
 
-FBANK, WHISPER_MEL, WAVEFORM = "fbank", "whisper_mel", "waveform"
 FBANK_MODELS = ("speech_to_text", "wav2vec2-bert")
 
 

@@ -253,29 +253,32 @@ class SpeechPrefixLM(nn.Module):
 
         `targets` are the LLM's tokens; `unit_targets` the RNN-T's and prefix CTC's units (None: the LLM's tokens,
         one shared vocabulary); `char_targets` (character ids) feed the encoder CTC, which systems with
-        loss.encoder_ctc_weight > 0 need. The RNN-T and CTC terms are normalised per LLM token like the CE, so a
-        system's loss weights mean the same with either vocabulary's lengths.
+        loss.encoder_ctc_weight > 0 need. Each term is normalised per its own unit (CE per LLM token, RNN-T and CTC
+        per unit, encoder CTC per character, LID per utterance).
         stats holds each term's batch sum (`ce`, `rnnt_simple`, `rnnt_pruned`, `ctc`, `encoder_ctc`, `lid`) plus
-        `tokens`, `chars`, `utterances` and `frames`, so loggers can aggregate over batches and ranks.
+        `tokens`, `units` (when not the tokens), `chars`, `utterances` and `frames`, so loggers can aggregate over
+        batches and ranks.
         """
         w = self.cfg["loss"]
         enc, enc_lens, prefix, prefix_lens = self._encode(features, feature_lens)
         terms: Dict[str, torch.Tensor] = {}
         total = prefix.new_zeros((), dtype=torch.float32)
+        tokens = sum(len(t) + 1 for t in targets)  # the LLM's predictions: y and EOS
         if self.llm is not None and w["ce_weight"] > 0:
             terms["ce"] = self._ce_loss(*self.llm_prefix(enc, enc_lens, prefix, prefix_lens), lang_ids, targets)
-            total = total + w["ce_weight"] * terms["ce"]
+            total = total + w["ce_weight"] * terms["ce"] / tokens
+        # the RNN-T and CTC terms per unit (+1 a sentence, as the CE's EOS): with one shared vocabulary that is per
+        # token, as the CE, and a system's weights mean the same with the LLM's own tokens beside the units
         units = targets if unit_targets is None else unit_targets
+        n_units = sum(len(t) + 1 for t in units)
         if self.transducer is not None:
             simple, pruned = self.transducer.loss(prefix, prefix_lens, units)
             s_scale, p_scale = self.rnnt_scales(step)
             terms["rnnt_simple"], terms["rnnt_pruned"] = simple, pruned
-            total = total + w["rnnt_weight"] * (s_scale * simple + p_scale * pruned)
+            total = total + w["rnnt_weight"] * (s_scale * simple + p_scale * pruned) / n_units
         if self.ctc is not None:
             terms["ctc"] = self.ctc.loss(prefix, prefix_lens, units)
-            total = total + w["ctc_weight"] * terms["ctc"]
-        tokens = sum(len(t) + 1 for t in targets)
-        total = total / tokens
+            total = total + w["ctc_weight"] * terms["ctc"] / n_units
         if self.encoder_ctc is not None:
             if char_targets is None:
                 raise ValueError("this system has an encoder CTC head: forward() needs char_targets")
@@ -290,6 +293,8 @@ class SpeechPrefixLM(nn.Module):
         stats = {k: float(v.detach()) for k, v in terms.items()}
         if char_targets is not None:
             stats["chars"] = float(sum(len(t) for t in char_targets))
+        if unit_targets is not None:
+            stats["units"] = float(n_units)
         stats.update(tokens=float(tokens), utterances=float(len(targets)), frames=float(feature_lens.sum()))
         return total, stats
 

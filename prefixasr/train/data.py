@@ -124,8 +124,9 @@ def total_duration(cuts: CutSet) -> float:
     return float(sum(c.duration for c in cuts))
 
 
-def pessimistic_batch(cuts: CutSet, max_duration: float, on_the_fly: bool) -> AsrBatch:
-    """The longest cuts that fit in one batch of `max_duration` seconds: the worst case for memory."""
+def pessimistic_batch(cuts: CutSet, max_duration: float, on_the_fly: bool, extractor: Any = None) -> AsrBatch:
+    """The longest cuts that fit in one batch of `max_duration` seconds: the worst case for memory. On the fly, the
+    features are `extractor`'s (the encoder's own kind; default: 80-dim fbank)."""
     from lhotse.dataset import K2SpeechRecognitionDataset
     from lhotse.dataset.input_strategies import OnTheFlyFeatures, PrecomputedFeatures
 
@@ -136,7 +137,7 @@ def pessimistic_batch(cuts: CutSet, max_duration: float, on_the_fly: bool) -> As
             break
         chosen.append(cut)
         total += cut.duration
-    strategy = OnTheFlyFeatures(_fbank()) if on_the_fly else PrecomputedFeatures()
+    strategy = OnTheFlyFeatures(extractor or _fbank()) if on_the_fly else PrecomputedFeatures()
     dataset = K2SpeechRecognitionDataset(input_strategy=strategy, return_cuts=True)
     return unpack_batch(dataset[CutSet.from_cuts(chosen)])
 
@@ -148,10 +149,15 @@ def _fbank() -> Any:
 
 
 def stats_summary(sums: Dict[str, float]) -> Dict[str, float]:
-    """Per-token averages of each loss term in a stats dict (encoder CTC per character, LID per utterance)."""
-    counts = ("tokens", "chars", "utterances", "frames")
+    """Per-token averages of each loss term in a stats dict (RNN-T and CTC per unit, encoder CTC per character, LID
+    per utterance)."""
+    counts = ("tokens", "units", "chars", "utterances", "frames")
     tokens = max(sums.get("tokens", 0.0), 1.0)
     out = {k: v / tokens for k, v in sums.items() if k not in counts}
+    if "units" in sums:  # the RNN-T and CTC terms per unit, when the units are not the LLM's tokens
+        for k in ("rnnt_simple", "rnnt_pruned", "ctc"):
+            if k in sums:
+                out[k] = sums[k] / max(sums["units"], 1.0)
     if "encoder_ctc" in sums:
         out["encoder_ctc"] = sums["encoder_ctc"] / max(sums.get("chars", 0.0), 1.0)
     if "lid" in sums:

@@ -11,6 +11,7 @@ from prefixasr.common import atomic_write
 from prefixasr.data.lang import LanguageMap
 from prefixasr.data.tokenizer import BLANK_PIECE, Tokenizer
 from prefixasr.data.vocab import Vocabularies, llm_tokenizer_path
+from prefixasr.model.hf_encoder import resolve_path
 from prefixasr.model.llm import check_llm_tokenizer, pretrained_location
 from prefixasr.model.build import EXP_CONFIG, EXP_ENCODER_CONFIG_DIR, EXP_LLM_CONFIG_DIR, EXP_LLM_TOKENIZER_DIR
 from prefixasr.train.config import save_config
@@ -73,6 +74,9 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any],
         cfg["exp_files"]["llm_tokenizer"] = EXP_LLM_TOKENIZER_DIR
     if cfg["model"]["llm"]["type"] == "pretrained":
         cfg["model"]["llm"]["path"] = str(Path(cfg["model"]["llm"]["path"]).resolve())
+    if cfg["model"]["encoder"]["type"] == "adapter" and cfg["model"]["encoder"]["path"]:
+        # the frozen encoder whose cached outputs the adapter reads: what computes them from audio when decoding
+        cfg["model"]["encoder"]["path"] = str(Path(cfg["model"]["encoder"]["path"]).resolve())
     if cfg["model"]["loss"]["encoder_ctc_weight"] > 0:
         shutil.copy2(cfg["data"]["char_tokenizer"], exp_dir / "chars.model")
         cfg["exp_files"]["char_tokenizer"] = "chars.model"
@@ -91,7 +95,9 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any],
             where, extra = pretrained_location(str(llm["path"]))
             AutoConfig.from_pretrained(where, **extra).save_pretrained(str(exp_dir / EXP_LLM_CONFIG_DIR))
         if encoder["type"] == "hf":
-            AutoConfig.from_pretrained(str(encoder["path"])).save_pretrained(str(exp_dir / EXP_ENCODER_CONFIG_DIR))
+            # a CTranslate2 Whisper directory: the HF directory converted from it (model/hf_encoder.py)
+            where = resolve_path(encoder["path"])
+            AutoConfig.from_pretrained(where).save_pretrained(str(exp_dir / EXP_ENCODER_CONFIG_DIR))
     save_config(cfg, exp_dir / EXP_CONFIG)
     with atomic_write(exp_dir / "env.json") as f:
         json.dump(env, f, indent=2)

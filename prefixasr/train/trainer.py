@@ -14,8 +14,9 @@ from torch.nn.parallel import DistributedDataParallel
 from prefixasr.checkpoints import load_checkpoint
 from prefixasr.data.batch import AsrBatch
 from prefixasr.data.datamodule import AsrDataModule, unpack_batch
-from prefixasr.data.features import FRAME_SHIFT
+from prefixasr.data.features import FRAME_SHIFT, check_feature_kind, feature_frame_shift
 from prefixasr.data.vocab import Vocabularies
+from prefixasr.model.extractors import extractor_for
 from prefixasr.train import checkpoint as ckpt
 from prefixasr.train.data import (CutFilter, batch_targets, max_tokens_per_frame, pessimistic_batch, stats_summary,
                                  total_duration)
@@ -50,7 +51,12 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, self.t["lr"], self.t["weight_decay"], self.t["betas"],
                                          self.t["lr_scales"])
         loader = {**cfg["data"]["loader"], "world_size": info.world_size, "rank": info.rank}
-        self.datamodule = AsrDataModule.from_dict(loader)
+        on_the_fly = bool(loader.get("on_the_fly_feats"))
+        for cuts in (train_cuts, valid_cuts):  # features of the kind the encoder reads (their first cut), or stop
+            check_feature_kind(cuts, model.encoder, on_the_fly)
+        self.frame_shift = FRAME_SHIFT if on_the_fly else feature_frame_shift(train_cuts)  # seconds a feature frame
+        self.extractor = extractor_for(model.encoder, cfg["model"]["input_dim"]) if on_the_fly else None
+        self.datamodule = AsrDataModule.from_dict(loader, extractor=self.extractor)
         m = cfg["model"]
         filter_args = (self.vocabs, cfg["data"]["min_duration"], cfg["data"]["max_duration_utt"],
                        m["projector"]["stack"], max_tokens_per_frame(m), self.char_tokenizer,
@@ -139,14 +145,14 @@ class Trainer:
     def scan_pessimistic_batch(self) -> None:
         """Forward+backward the largest possible batch once, so memory trouble shows now, not at hour 3."""
         max_dur = float(self.datamodule.config.max_duration)
-        batch = pessimistic_batch(self.train_cuts, max_dur, self.datamodule.config.on_the_fly_feats)
+        batch = pessimistic_batch(self.train_cuts, max_dur, self.datamodule.config.on_the_fly_feats, self.extractor)
         try:
             loss, _ = self._forward(batch, self.model)
             loss.backward()
         except RuntimeError as err:
             if _is_oom(err):
                 raise BatchTooLarge(
-                    f"the largest batch ({len(batch)} cuts, {batch.feature_lens.sum().item() * FRAME_SHIFT:.0f}s) "
+                    f"the largest batch ({len(batch)} cuts, {batch.feature_lens.sum().item() * self.frame_shift:.0f}s) "
                     f"does not fit in memory: lower data.loader.max_duration (now {max_dur:g})"
                 ) from None
             raise
@@ -251,7 +257,7 @@ class Trainer:
     def _log(self, sums: Dict[str, float], elapsed: float) -> None:
         if not self.info.is_main:
             return
-        audio = sums.get("frames", 0.0) * FRAME_SHIFT
+        audio = sums.get("frames", 0.0) * self.frame_shift
         self._audio_in_epoch += audio
         rate = audio / max(elapsed, 1e-9)  # seconds of audio per second, all ranks together
         left = (self.t["num_epochs"] - self.epoch + 1) * self._epoch_audio - self._audio_in_epoch
@@ -292,7 +298,8 @@ class Trainer:
         cer: Dict[str, float] = {}
         if self.cer_cuts is not None:
             t0 = time.time()
-            cer = greedy_cer(self.model, self.cer_cuts, self.vocabs, self.lang_map, self.info.device)
+            cer = greedy_cer(self.model, self.cer_cuts, self.vocabs, self.lang_map, self.info.device,
+                             extractor=self.extractor)
             logging.info("epoch %d dev CER on %d utterances (greedy): %s (%.1f s)", self.epoch, len(self.cer_cuts),
                          " ".join(f"{m}={v:.2f}%" for m, v in cer.items()), time.time() - t0)
             for m, v in cer.items():

@@ -32,10 +32,10 @@ def dev_subset(cuts: Any, max_utts: int) -> Any:
 
 @torch.no_grad()
 def greedy_cer(model: Any, cuts: Any, vocabs: Any, lang_map: Any, device: torch.device | str = "cpu",
-               max_duration: float = 100.0) -> Dict[str, float]:
+               max_duration: float = 100.0, extractor: Any = None) -> Dict[str, float]:
     """{"<method>": CER %} over `cuts` for each greedy search of `model` (oracle language for prompts), decoded
     by the decode stage's own Decoder so the figures mean what the decode dirs' CER means. `vocabs`: the system's
-    Vocabularies (data/vocab.py)."""
+    Vocabularies (data/vocab.py). `extractor`: features computed from audio with it (on the fly), else stored ones."""
     from prefixasr.data.datamodule import AsrDataModule, unpack_batch
     from prefixasr.decode.decoder import Decoder
     from prefixasr.model import LoadedModel
@@ -44,7 +44,8 @@ def greedy_cer(model: Any, cuts: Any, vocabs: Any, lang_map: Any, device: torch.
                          units=vocabs.units)
     decoders = {m: Decoder(loaded, DecodeOptions(method=m), device=str(device)) for m in available_greedy_methods(model)}
     errors = {m: ErrorCounts() for m in decoders}
-    dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0, shuffle=False)
+    dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0, shuffle=False,
+                       on_the_fly_feats=extractor is not None, extractor=extractor)
     was_training = model.training
     model.eval()
     for raw in dm.valid_dataloader(cuts):

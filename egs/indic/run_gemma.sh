@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A real pretrained LLM through the recipe: the demo's system (conf/train.yaml) with Gemma 3 270M beside the same
+# system with the recipe's own 3.5M LM, on the same data, encoder pre-training and stage-7 epochs; then the
+# paper's two comparisons with Gemma (RNN-T on the prefix or not; frozen LLM with langID prompts + RNN-T against
+# the basic soft prompt). One results file: WER, CER, insertions and loops per language, and the comparisons with
+# paired bootstrap 95% intervals. Every stage resumes (asr.sh's sentinels): rerun the same command after a kill.
+# Needs: make -C tools gemma3-270m
+# Usage: ./run_gemma.sh [options] [-- more run.sh options]
+#   e.g. ./run_gemma.sh --langs "bn hi ta" --data_dir data3 --exp_dir exp3
+set -euo pipefail
+
+langs="bn hi ta"                 # three languages in three scripts (all ten: --langs "bn gu hi kn ml mr or pa ta te")
+data_dir=data3                   # shared data (stages 0-4)
+exp_dir=exp3                     # the shared LM, pre-trained encoder and n-gram, and one sub-directory per system
+llm_config=../../conf/llm/gemma3_270m.yaml  # the pretrained LLM's block
+# systems: the demo's (small LM, then Gemma), then the comparisons' systems with Gemma
+comparisons="ft_ce ft_ce_rnnt frozen_shared frozen_langid_rnnt"  # ../../conf/systems/<name>.yaml; empty = none
+compare_decode_args="--ctc-weight 0"  # the comparisons read the LLM alone, as the paper (and run_systems.sh) do
+results=RESULTS_gemma.md          # the results (+ RESULTS_gemma_*.png charts)
+python=python3
+
+cd "$(dirname "$0")"
+command_line=$(printf '%q ' ./run_gemma.sh "$@")  # written at the top of ${results}
+. utils/log.sh
+. utils/parse_options.sh  # stops at "--"; the rest goes to run.sh
+[ "${1:-}" = "--" ] && shift
+. ./path.sh
+SECONDS=0
+# each run.sh call writes its own table into the exp dir (stage 10), not over the demo's RESULTS.md
+common=(--langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --python "${python}"
+        --results "${exp_dir}/RESULTS_stage10.md")
+
+log "shared stages 0-6 and the demo system with the recipe's LM -> ${exp_dir}/small_lm"
+./run.sh "${common[@]}" --asr_tag small_lm "$@"
+log "the demo system with Gemma 3 270M -> ${exp_dir}/gemma"
+./run.sh "${common[@]}" --stage 7 --asr_tag gemma --llm_config "${llm_config}" "$@"
+compare="small_lm:gemma"
+for sys in ${comparisons}; do
+  log "system ${sys} with Gemma 3 270M -> ${exp_dir}/gemma_${sys}"
+  ./run.sh "${common[@]}" --stage 7 --stop_stage 9 --asr_config "../../conf/systems/${sys}.yaml" \
+    --asr_tag "gemma_${sys}" --llm_config "${llm_config}" --decode_methods llm_greedy \
+    --decode_args "${compare_decode_args}" --long_form false "$@"
+done
+[[ " ${comparisons} " = *" ft_ce_rnnt "* ]] && compare="${compare} gemma_ft_ce:gemma_ft_ce_rnnt"
+[[ " ${comparisons} " = *" frozen_langid_rnnt "* ]] && compare="${compare} gemma_frozen_shared:gemma_frozen_langid_rnnt"
+
+log "scoring and ${results}"
+preamble="Made by \`cd egs/indic && ${command_line% }\` in $((SECONDS / 60)) min on $(nproc) CPU cores (stages an earlier run finished are skipped, not counted)."
+# shellcheck disable=SC2086
+${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" --preamble "${preamble}" \
+  --baseline small_lm --compare ${compare}
+log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s: ${results}"
