@@ -14,6 +14,7 @@ data_dir=data3                   # shared data (stages 0-4)
 exp_dir=exp3                     # the shared LM, pre-trained encoder and n-gram, and one sub-directory per system
 llm_config=../../conf/llm/gemma3_270m.yaml  # the pretrained LLM's block
 # systems: the demo's (small LM, then Gemma), then the comparisons' systems with Gemma
+decode_methods="llm_beam rnnt_greedy"  # the demo systems' searches (the recipe's LLM beam, and its RNN-T)
 comparisons="ft_ce ft_ce_rnnt frozen_shared frozen_langid_rnnt"  # ../../conf/systems/<name>.yaml; empty = none
 compare_decode_args="--ctc-weight 0"  # the comparisons read the LLM alone, as the paper (and run_systems.sh) do
 results=RESULTS_gemma.md          # the results (+ RESULTS_gemma_*.png charts)
@@ -31,9 +32,9 @@ common=(--langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --pyt
         --results "${exp_dir}/RESULTS_stage10.md")
 
 log "shared stages 0-6 and the demo system with the recipe's LM -> ${exp_dir}/small_lm"
-./run.sh "${common[@]}" --asr_tag small_lm "$@"
+./run.sh "${common[@]}" --asr_tag small_lm --decode_methods "${decode_methods}" "$@"
 log "the demo system with Gemma 3 270M -> ${exp_dir}/gemma"
-./run.sh "${common[@]}" --stage 7 --asr_tag gemma --llm_config "${llm_config}" "$@"
+./run.sh "${common[@]}" --stage 7 --asr_tag gemma --llm_config "${llm_config}" --decode_methods "${decode_methods}" "$@"
 compare="small_lm:gemma"
 for sys in ${comparisons}; do
   log "system ${sys} with Gemma 3 270M -> ${exp_dir}/gemma_${sys}"
