@@ -27,6 +27,9 @@ PYTHON_DEPS = [
     ("soundfile", True, "make -C tools"),
     ("tqdm", True, "make -C tools"),
     ("matplotlib", True, "make -C tools"),
+    ("peft", True, "make -C tools"),  # LoRA on a pretrained LLM
+    ("gguf", True, "make -C tools"),  # GGUF files of pretrained LLMs
+    ("ctranslate2", True, "make -C tools"),  # CTranslate2 (faster-whisper) encoder directories
     ("pytest", False, "make -C tools"),
     ("prefixasr", True, "make -C tools (pip install -e .)"),
     ("fast_rnnt", False, "tools/installers/install_fast_rnnt.sh"),

@@ -48,6 +48,7 @@ class Vocabularies:
         if self.shared:
             self.units = self.llm  # one object: identity crossings cost nothing
         self._encode_cache: Dict[str, List[int]] = {}
+        self._crossings: Dict[int, Vocabularies] = {}
 
     @classmethod
     def of(cls, tokenizer: Any, chars: Optional[Tokenizer] = None) -> "Vocabularies":
@@ -58,8 +59,6 @@ class Vocabularies:
         """The LLM's tokens beside other units (the encoder CTC's characters): kept, so its encode cache lasts."""
         if units is self.units:
             return self
-        if not hasattr(self, "_crossings"):
-            self._crossings: Dict[int, Vocabularies] = {}
         if id(units) not in self._crossings:
             self._crossings[id(units)] = Vocabularies(self.llm, units)
         return self._crossings[id(units)]
