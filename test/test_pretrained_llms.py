@@ -90,12 +90,13 @@ def test_train_decode_pack_and_reload(tmp_path, corpus, arch):
         # the LLM writes after two epochs; the RNN-T, in its units, may still write only blanks
         assert method.startswith("rnnt") or any(len(h.split(maxsplit=1)) > 1 for h in hyps), (method, hyps[:3])
     # packing embeds the LLM's directory once; the packed model decodes as the experiment does
+    (llm_dir / "NOTICE.md").write_text("the LLM's terms\n", encoding="utf-8")  # travels with anything derived
     archive = tmp_path / "model.tar.gz"
     assert pack_cli.main(["--exp-dir", str(exp), "--out", str(archive), "--avg", "2", "--log-level", "WARNING"]) == 0
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert any(n.endswith("llm/model.safetensors") for n in names)
-    assert sum(n.endswith(".safetensors") for n in names) == 1
+    assert sum(n.endswith(".safetensors") for n in names) == 1 and any(n.endswith("/LLM_NOTICE.md") for n in names)
     from prefixasr.data.datamodule import AsrDataModule, unpack_batch
     from prefixasr.decode.decoder import Decoder
     from prefixasr.decode.runner import DecodeOptions

@@ -76,6 +76,10 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
             packed_files["ngram"] = "ngram.npz"
         packed_cfg = dict(config, exp_files=packed_files)
         llm_source = _place_llm_weights(config, weights, staging, llm)
+        notice = Path(str(config["model"].get("llm", {}).get("path") or "")) / "NOTICE.md"
+        if config["model"].get("llm", {}).get("type") == "pretrained" and notice.is_file():
+            # weights derived from a licensed LLM (fine-tuned into model.pt, or embedded) carry its terms
+            _copy(notice, staging / "LLM_NOTICE.md")
         if llm_source is not None:
             packed_cfg["model"] = {**config["model"], "llm": {**config["model"]["llm"], "path": llm_source["path"]}}
         (staging / ar.CONFIG).write_text(yaml.safe_dump(packed_cfg, sort_keys=False, allow_unicode=True),
