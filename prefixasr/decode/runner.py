@@ -178,11 +178,12 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         ctc_allowed = rows_for(ctc_mask, lang_ids, model.encoder_ctc.proj.out_features)
     if opts.llm.ctc_weight:  # None (unresolved): the LLM alone
         prefix, plens, ctc_logp, ctc_lens = model.encode_for_llm_and_ctc(features, feature_lens, ctc_allowed)
-        same = vocabs is None or vocabs.chars is None or vocabs.crossing(vocabs.chars).shared
+        chars = vocabs.chars if vocabs is not None else None
+        same = chars is None or vocabs.crossing(chars).shared
         # the LLM's BOS and EOS are its labels only where they are the LLM's tokens (through text, EOS is its own)
         ctc = CtcPrefixScorer(ctc_logp, ctc_lens, model.encoder_ctc.blank_id, model.eos_id if same else -1,
                               [model.bos_id] if same else [])
-        ctc = _units_scorer(ctc, vocabs, vocabs.chars if vocabs is not None else None, vocab, model.eos_id)
+        ctc = _units_scorer(ctc, vocabs, chars, vocab, model.eos_id)
     else:
         prefix, plens = model.encode_for_llm(features, feature_lens, ctc_allowed)
     fusion = None
