@@ -47,11 +47,17 @@ def test_cuts_fbank_tokenizer(tmp_path, capsys):
     assert len(long) == 1 and len(long[0].supervisions) == 4 and long[0].duration == 30.0
     out = tmp_path / "fbank" / "test_cuts.jsonl.gz"
     args = ["--cuts", str(tmp_path / "cuts" / "test_cuts.jsonl.gz"), "--output-cuts", str(out), "--num-jobs", "1"]
-    assert compute_fbank.main(args + ["--speed-perturb"]) == 0
+    assert compute_fbank.main(args + ["--augment", "speed", "noise", "reverb"]) == 0
     feats = CutSet.from_file(out).to_eager()
-    assert len(feats) == 6  # 2 cuts x (original + 0.9x + 1.1x)
-    shapes = sorted(c.load_features().shape for c in feats if c.id.startswith("s0"))
-    assert all(s[1] == 80 for s in shapes) and shapes[1][0] == 300 and shapes[0][0] < 300 < shapes[2][0]
+    assert len(feats) == 10  # 2 cuts x (original + 0.9x + 1.1x + noise + reverb)
+    s0 = {c.id: c.load_features() for c in feats if c.id.startswith("s0")}
+    assert sorted(s0) == ["s0", "s0_noise", "s0_rvb", "s0_sp0.9", "s0_sp1.1"]
+    assert all(f.shape[1] == 80 for f in s0.values())
+    assert s0["s0_sp1.1"].shape[0] < 300 == s0["s0"].shape[0] == s0["s0_noise"].shape[0] == s0["s0_rvb"].shape[0]
+    assert s0["s0_sp0.9"].shape[0] > 300
+    for copy in ("s0_noise", "s0_rvb"):  # other sounds, the same words
+        assert abs(s0[copy] - s0["s0"]).mean() > 0.01  # a copy equal to the clean cut differs by 0
+        assert [s.text for s in feats[copy].supervisions] == [s.text for s in feats["s0"].supervisions]
     assert compute_fbank.main(args) == 0 and "already computed" in capsys.readouterr().err  # resumable
 
 

@@ -22,6 +22,7 @@ from prefixasr.model.adapter import AdapterEncoder
 from prefixasr.model.extractors import EncoderOutputs, WhisperLogMelExtractor, extractor_for
 from prefixasr.model.hf_encoder import HfSpeechEncoder, WhisperLogMel
 from test_train_fixtures import LANGS, LETTERS, make_corpus, system_config
+from whisper_fixtures import write_tiny_whisper
 
 torch.set_num_threads(1)
 DURATIONS = (0.77, 1.3, 2.61, 1.0, 1.52, 0.9)  # 2.61 s: longer than the tiny Whisper's 2 s window
@@ -30,17 +31,7 @@ TICK = -8  # cache_encoder's default lilcom precision: within 2^-9
 
 @pytest.fixture(scope="module")
 def whisper(tmp_path_factory):
-    """A tiny random HF Whisper (d_model 32, 2 s window) written to disk."""
-    from transformers import WhisperConfig, WhisperModel
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("whisper") / "tiny"
-    WhisperModel(WhisperConfig(num_mel_bins=80, max_source_positions=100, max_target_positions=20, d_model=32,
-                               encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                               decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, vocab_size=50,
-                               pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=0)
-                 ).save_pretrained(path)
-    return path
+    return write_tiny_whisper(tmp_path_factory.mktemp("whisper") / "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -250,6 +241,73 @@ def test_adapter_trains_on_cached_outputs_and_decodes(whisper, cached, tmp_path)
                             "--decode-dir", str(tmp_path / "dec"), "--no-score", "--device", "cpu"]) == 0
     hyps = (tmp_path / "dec" / "text").read_text(encoding="utf-8").splitlines()
     assert sorted(line.split()[0] for line in hyps) == sorted(c.id for c in cuts)
+
+
+def test_a_packed_adapter_carries_its_frozen_encoder(whisper, cached, tmp_path, capsys):
+    """pack embeds the frozen encoder (transcribe runs it on new audio): the archive works with the directory the
+    system was trained with gone, and transcribes a file as the decode tool decodes its cached outputs."""
+    import shutil
+
+    from prefixasr.bin import decode as decode_cli
+    from prefixasr.bin import pack as pack_cli
+    from prefixasr.bin import train as train_cli
+    from prefixasr.bin import transcribe as transcribe_cli
+    from prefixasr.inference.pack import load_packed
+    from prefixasr.inference.archive import extract_archive
+
+    out, cuts = cached
+    moved = tmp_path / "tiny"  # the adapter's input is named by the directory: "tiny", as the cache's
+    shutil.copytree(whisper, moved)
+    corpus = make_corpus(tmp_path / "corpus", n_utts=3)
+    cfg = system_config(corpus, num_epochs=1, valid_cer_utts=0)
+    cfg["data"].update(train_cuts=str(out / "cuts.jsonl.gz"), valid_cuts=str(out / "cuts.jsonl.gz"))
+    cfg["model"]["input_dim"] = 32
+    cfg["model"]["encoder"] = {"type": "adapter", "path": str(moved), "d_model": 32, "num_layers": 1,
+                               "num_heads": 2, "ffn_dim": 64, "kernel_size": 5, "pos_enc": "none", "xscale": False,
+                               "adapter": {"stride": 2}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    exp, model = tmp_path / "exp", tmp_path / "model.tar.gz"
+    assert train_cli.main(["--config", str(tmp_path / "c.yaml"), "--exp-dir", str(exp)]) == 0
+    assert pack_cli.main(["--exp-dir", str(exp), "--out", str(model)]) == 0
+    shutil.rmtree(moved)
+    unpacked = tmp_path / "unpacked"
+    extract_archive(model, unpacked)
+    assert "frozen encoder" in (unpacked / "MODEL_CARD.md").read_text(encoding="utf-8")
+    loaded = load_packed(unpacked)
+    assert loaded.model.encoder.source_path == str(unpacked / "frozen_encoder")
+    cut = cuts[2]  # 2.61 s: two of the tiny Whisper's windows
+    wav = tmp_path / "one.wav"
+    sf.write(wav, cut.load_audio()[0], 16000)
+    one = tmp_path / "one_cuts.jsonl.gz"
+    CutSet.from_cuts([cut]).to_file(one)
+    assert decode_cli.main(["--exp-dir", str(exp), "--cuts", str(one), "--method", "rnnt_greedy", "--langid", "oracle",
+                            "--decode-dir", str(tmp_path / "dec"), "--no-score", "--device", "cpu"]) == 0
+    ref = (tmp_path / "dec" / "text").read_text(encoding="utf-8").split(maxsplit=1)[1:]
+    capsys.readouterr()
+    lang = cut.supervisions[0].language
+    assert transcribe_cli.main(["--model", str(model), "--method", "rnnt_greedy", "--lang", lang, "--device", "cpu",
+                                str(wav)]) == 0
+    text = capsys.readouterr().out.rstrip("\n").split("\t")[-1]
+    assert text == (ref[0].strip() if ref else "")
+
+
+def test_augmented_copies_are_cached_like_their_clean_cuts(whisper, audio, cached, tmp_path):
+    """--augment: a mixed copy (noise) is cached as a MonoCut of the mix's outputs without audio (lhotse's
+    mix_eagerly), a reverberated one as its cut; both as long as the clean cut, other values, the same words."""
+    out = tmp_path / "aug"
+    assert cache_cli.main(["--encoder", str(whisper), "--cuts", str(audio), "--output-dir", str(out),
+                           "--augment", "noise", "reverb"]) == 0
+    cuts = CutSet.from_file(out / "cuts.jsonl.gz").to_eager()
+    clean = {c.id: c for c in cached[1]}
+    assert len(cuts) == 3 * len(clean)
+    for cut_id, ref in clean.items():
+        for copy in (cuts[f"{cut_id}_noise"], cuts[f"{cut_id}_rvb"]):
+            assert copy.features.type == ref.features.type and copy.num_frames == ref.num_frames
+            assert [s.text for s in copy.supervisions] == [s.text for s in ref.supervisions]
+            # the same audio stored twice differs by at most 2 x 2^-9 (lilcom rounding); the tiny random Whisper is
+            # nearly deaf, so its outputs differ little
+            assert np.abs(copy.load_features() - ref.load_features()).max() > 4 * 2.0 ** -9
+        assert not cuts[f"{cut_id}_noise"].has_recording
 
 
 def test_cache_tool_help_explains_every_option():

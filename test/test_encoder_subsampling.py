@@ -1,5 +1,6 @@
 """The subsampling of the encoder in use, not the Conformer's x4, drives the lengths outside the encoder: the
-long-form pause finder (`Decoder.pauses`) and the trainer's cut filter (`prefix_frames`, `CutFilter`)."""
+long-form pause finder (`Decoder.pauses`), the frames a span of seconds reads (`feature_windows`: the features' own
+frame shift) and the trainer's cut filter (`prefix_frames`, `CutFilter`)."""
 from types import SimpleNamespace
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 
 from prefixasr.decode.decoder import Decoder
+from prefixasr.decode.runner import feature_windows
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead
 from prefixasr.train.data import CutFilter, prefix_frames
@@ -49,6 +51,13 @@ def test_pause_finder_reads_whole_chunks_of_a_half_rate_encoder():
     dec.opts, dec.device, dec.frame_shift = SimpleNamespace(method="llm_greedy"), "cpu", 0.01
     found = dec.pauses(feats, max_duration=60.0, pad=0.0, max_len=60.0)
     assert [t for span in found for t in span] == pytest.approx([t for span in speech for t in span], abs=0.021)
+
+
+def test_spans_read_the_frames_of_the_features_own_frame_shift():
+    # 20 ms frames (Whisper's cached outputs): 3 s is frame 150, not 300; a span past the last frame is no window
+    spans = [(0.0, 1.0), (1.0, 3.0), (3.5, 4.5), (4.0, 5.0)]
+    assert feature_windows(200, spans, 0.02) == [(0, 50), (50, 150), (175, 200)]
+    assert feature_windows(400, spans) == [(0, 100), (100, 300), (350, 400)]  # 10 ms: the recipe's fbank
 
 
 def test_cut_filter_counts_frames_of_the_encoder_in_use():

@@ -89,9 +89,13 @@ def test_every_stage_ran_and_wrote_its_outputs(micro_run):
             info = json.loads((d / "decode_info.json").read_text(encoding="utf-8"))
             assert info["options"]["script_mask"] is True, "the demo system's decode.script_mask reaches decoding"
     assert (decode_dir(exp, "decode_test_unseen_llm_greedy_*") / "wer").is_file(), "the second test set is decoded too"
+    assert (decode_dir(exp, "decode_test_noisy_llm_greedy_*") / "wer").is_file(), "and the noisy copy of test"
+    noisy = (work / "data" / "manifests" / "test_noisy_supervisions.jsonl.gz")
+    assert "babble at 10 dB SNR" in log and noisy.is_file()
     results = (work / "RESULTS.md").read_text(encoding="utf-8")
     assert "|system|hi|ta|avg|" in results, "a per-language table"
     assert "## test_unseen: CER" in results, "the second test set is scored beside the first"
+    assert "## test_noisy: CER" in results
     assert "Training curves" in results and (work / "RESULTS_curves.png").is_file(), "dev CER per epoch, plotted"
     table = (exp / "train.log").read_text(encoding="utf-8").split("per-epoch history")[-1]
     assert "cer_llm_greedy" in table and "cer_rnnt_greedy" in table, "train.log ends with the per-epoch table"
@@ -148,6 +152,91 @@ def test_the_recipe_counts_an_ngram_trains_with_it_and_decodes_with_it(micro_run
     info = json.loads((decode_dir(plain, "decode_test_llm_greedy_avg1_max-new-tokens8") / "decode_info.json")
                       .read_text(encoding="utf-8"))
     assert info["options"]["ngram_weight"] == 0.0 and "_ngram" not in info["suffix"]
+
+
+def _tiny_whisper_block(work: Path) -> Path:
+    """An encoder block: a tiny random Whisper, frozen, with a one-layer adapter (written once)."""
+    import yaml
+
+    from whisper_fixtures import write_tiny_whisper
+
+    block = work / "tiny_whisper.yaml"
+    if not block.is_file():
+        whisper = write_tiny_whisper(work / "models" / "tiny-whisper")
+        block.write_text(yaml.safe_dump({"model": {"input_dim": 32, "encoder": {
+            "type": "adapter", "path": str(whisper), "d_model": 32, "num_layers": 1, "num_heads": 2, "ffn_dim": 64,
+            "kernel_size": 5, "pos_enc": "none", "xscale": False,
+            "adapter": {"input": "tiny-whisper", "stride": 2}}}}), encoding="utf-8")
+    return block
+
+
+def test_the_recipe_runs_on_a_frozen_whisper_with_an_adapter(micro_run):
+    """run.sh --encoder_config <a block with a frozen Whisper + adapter>: stage 3 caches the Whisper's outputs (its
+    own kind of features, in their own directory), stage 6 pre-trains the adapter (the block layered over
+    conf/pretrain.yaml, in its own exp dir), stage 7 trains the system on it, stage 9 decodes every test set from
+    the cached outputs, stage 11 packs the frozen Whisper into the model; the Conformer's dirs are left alone.
+    --train_augment: the training set's noise and reverb copies are cached beside it and trained on."""
+    import tarfile
+
+    import yaml
+    from lhotse import CutSet
+
+    work, _ = micro_run
+    block = _tiny_whisper_block(work)
+    conformer = {p: p.stat().st_mtime_ns for p in (work / "exp" / "pretrain").rglob("*") if p.is_file()}
+    log = _run(work, "--stage", "3", "--encoder_config", str(block), "--asr_tag", "adapter",
+               "--train_augment", "noise reverb")
+    assert "Stage 3: features (encoder) -> " in log and "Stage 6: pre-train the encoder" in log
+    train = work / "data" / "tiny-whisper" / "train_noise_reverb_cuts.jsonl.gz"
+    cuts = CutSet.from_file(train).to_eager()
+    assert next(iter(cuts)).features.type == "encoder:tiny-whisper"
+    assert len(cuts) == 3 * len([c for c in cuts if not c.id.endswith(("_noise", "_rvb"))])
+    pre = work / "exp" / "pretrain_tiny_whisper"
+    assert str(block) in (pre / "system.yaml").read_text(encoding="utf-8")
+    cfg = yaml.safe_load((work / "exp" / "adapter" / "config.yaml").read_text(encoding="utf-8"))
+    assert cfg["model"]["encoder"]["type"] == "adapter" and cfg["model"]["init"]["path"].endswith(pre.name)
+    assert cfg["data"]["train_cuts"] == str(train)
+    for dset in ("test", "test_unseen", "test_noisy"):
+        d = decode_dir(work / "exp" / "adapter", f"decode_{dset}_llm_greedy_*")
+        assert (d / "wer").is_file()
+        assert "tiny-whisper" in json.loads((d / "decode_info.json").read_text(encoding="utf-8"))["cuts"]
+    with tarfile.open(work / "exp" / "adapter" / "model.tar.gz") as tar:
+        assert any("frozen_encoder/config.json" in n for n in tar.getnames()), "the packed model carries its Whisper"
+    assert conformer == {p: p.stat().st_mtime_ns for p in (work / "exp" / "pretrain").rglob("*") if p.is_file()}
+
+
+def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_run):
+    """run_encoders.sh on the micro data: the Conformer and a frozen Whisper + adapter, each trained on the clean
+    set and on it with its noise copy at equal steps (half the epochs), one table with test_noisy, the comparisons
+    with paired bootstrap intervals and each encoder's wall time."""
+    work, _ = micro_run
+    block = _tiny_whisper_block(work)
+    env = dict(os.environ, PATH=f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
+    cmd = ["bash", str(RECIPE / "run_encoders.sh"), "--langs", " ".join(LANGS), "--data_dir", str(work / "data"),
+           "--exp_dir", str(work / "exp_enc"), "--encoders", f"conformer:- tiny:{block}", "--augments", "- noise",
+           "--pretrain_epochs", "2", "--system_epochs", "2", "--decode_methods", "llm_greedy",
+           "--results", str(work / "RESULTS_encoders.md"), "--",
+           "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1 --unseen_utts 1",
+           "--nbpe", "60", "--nj", "1", "--avg", "1", "--long_form", "false",
+           "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
+           "--decode_args", "--max-new-tokens 8"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, f"run_encoders.sh failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+    assert "Stage 0: prepare" not in out.stderr, "the shared data stage was done already"
+    exp = work / "exp_enc"
+    for tag in ("conformer", "tiny", "conformer_noise", "tiny_noise"):
+        assert (decode_dir(exp / tag, "decode_test_noisy_llm_greedy_*") / "wer").is_file(), tag
+    import yaml
+
+    cfg = yaml.safe_load((exp / "tiny_noise" / "config.yaml").read_text(encoding="utf-8"))
+    assert cfg["data"]["train_cuts"].endswith("tiny-whisper/train_noise_cuts.jsonl.gz")
+    assert cfg["train"]["num_epochs"] == 1, "two copies: half the epochs"
+    assert yaml.safe_load((exp / "pretrain_tiny_whisper_noise" / "config.yaml").read_text(
+        encoding="utf-8"))["train"]["num_epochs"] == 1
+    table = (work / "RESULTS_encoders.md").read_text(encoding="utf-8")
+    assert "Made by `cd egs/indic && ./run_encoders.sh" in table and "tiny_noise: features" in table
+    assert "## test_noisy: CER" in table and "## Effects with paired bootstrap 95% intervals" in table
+    assert "`tiny_noise/" in table.split("## Effects")[1], "the augmented pair is compared too"
 
 
 def test_run_systems_compares_systems_against_both_baselines(micro_run):

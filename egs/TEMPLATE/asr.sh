@@ -22,9 +22,14 @@ local_data_opts=""      # extra options passed to local/data.sh
 train_set=train         # training set name
 valid_set=dev           # validation set name
 test_sets="test"        # test set names, space separated
+noisy_sets=""           # test sets copied into <set>_noisy (stage 1): babble of other speakers of the set and a sox
+                        # reverberation; list <set>_noisy in --test_sets to decode and score it
+noisy_snr=10            # the copies' speech-to-babble ratio (dB)
 min_seg_duration=1.0    # drop training/validation segments shorter than this (seconds); test sets keep all
 max_seg_duration=20.0   # drop training/validation segments longer than this (seconds)
-speed_perturb=false     # add 0.9x/1.1x speed-perturbed copies of the training set
+train_augment=""        # augmented copies of the training set, made in stage 3 before its features (lhotse's
+                        # transforms, prefixasr/data/augment.py): speed (0.9x and 1.1x), noise (another utterance or
+                        # synthetic noise at 10-20 dB SNR), reverb (a random room); e.g. "speed noise reverb"
 # ---- tokenizer and LM (stages 4-5)
 nbpe=500                # sentencepiece vocabulary size (id 0 = blank)
 bpe_type=unigram        # sentencepiece model type: unigram | bpe | char (then --nbpe is only an upper bound)
@@ -36,9 +41,13 @@ lm_args=""              # extra section.key=value overrides for prefixasr.bin.tr
 use_ngram=false         # also count a token n-gram LM over the LM text (stage 5) and fuse it into the LLM's search
 ngram_num=6             # its order (ESPnet's ngram_num)
 ngram_weight=0.3        # its weight at decoding (decode.ngram_weight of the system; decode --ngram-weight overrides)
-# ---- encoder pre-training (stage 6)
+# ---- the encoder (stages 3, 6-7) and its pre-training (stage 6)
+encoder_config=""       # an encoder block (e.g. ../../conf/encoder/whisper_base.yaml) layered over the stage-6 and
+                        # stage-7 configs; stage 3 makes what it reads (fbank, Whisper's log-mel, or a frozen
+                        # encoder's cached outputs) in ${data_dir}/<its kind>; its model.encoder.path is relative to
+                        # the repository root; empty = the configs' own Conformer on Kaldi fbank
 pretrain_config=conf/pretrain.yaml  # encoder-only system (character CTC, pruned RNN-T, LID); empty = no pre-training
-pretrain_tag=pretrain   # its experiment name
+pretrain_tag=""         # its experiment name; empty = pretrain (pretrain_<block name> with --encoder_config)
 pretrain_args=""        # extra options for prefixasr.bin.train (stage 6)
 pretrain_avg=1          # epochs averaged into the weights the systems start from (model.init.avg)
 # ---- prefix-LM training and averaging (stages 7-8)
@@ -78,7 +87,6 @@ asr_exp=${exp_dir}/${asr_tag}
 lang_dir=${data_dir}/lang
 lm_exp=${exp_dir}/lm
 ngram_file=${exp_dir}/ngram/${ngram_num}gram.npz
-pretrain_exp=${exp_dir}/${pretrain_tag}
 llm_path=${lm_exp}/hf  # the pre-trained LM in Hugging Face format
 [ -n "${pretrained_lm}" ] && llm_path=${pretrained_lm}
 if [ -n "${llm_config}" ]; then  # the LLM the block names, found from the repository root
@@ -91,6 +99,33 @@ if [ -n "${llm_config}" ]; then  # the LLM the block names, found from the repos
   pretrained_lm=${llm_path}
 fi
 
+# What the encoder reads, made by stage 3 into ${feats_dir} (utils/encoder_features.py).
+feats_kind=fbank feats_dir=${data_dir}/fbank encoder_path=""
+if [ -n "${encoder_config}" ]; then
+  [ -f "${encoder_config}" ] || die "--encoder_config ${encoder_config}: no such file"
+  encoder_config=$(realpath "${encoder_config}")
+  features=$(python3 utils/encoder_features.py "${encoder_config}" "${MAIN_ROOT}") || die "--encoder_config: see above"
+  read -r feats_kind feats_name encoder_path <<< "${features}"
+  feats_dir=${data_dir}/${feats_name}
+  [ "${encoder_path}" = - ] && encoder_path=""
+  [ -n "${pretrain_tag}" ] || pretrain_tag=pretrain_$(basename "${encoder_config}" .yaml)
+fi
+[ -n "${pretrain_tag}" ] || pretrain_tag=pretrain
+train_feats=${train_set}_cuts  # the training set's features (stage 3), with its augmented copies when asked for
+[ -n "${train_augment}" ] && train_feats=${train_set}_${train_augment// /_}_cuts
+pretrain_exp=${exp_dir}/${pretrain_tag}
+# layered <out> <config> <block>...: <config> itself when no block is given, else <out>, a config that includes it
+# and then the blocks (later includes win), for the encoder block and the pretrained LLM's.
+layered() {
+  local out=$1 config=$2 blocks=()
+  shift 2
+  for b in "$@"; do [ -n "${b}" ] && blocks+=("${b}"); done
+  if [ "${#blocks[@]}" -eq 0 ]; then echo "${config}"; return; fi
+  mkdir -p "$(dirname "${out}")"
+  { printf '# written by asr.sh: %s with %s\n' "${config}" "${blocks[*]}"
+    printf 'include: [%s' "$(realpath "${config}")"; printf ', %s' "${blocks[@]}"; printf ']\n'; } > "${out}"
+  echo "${out}"
+}
 # A sentinel's first line is the signature of what its work was made from: the options, the config files'
 # contents and the sentinels of the stages it reads (whose second line, the time they were written, makes
 # any redone stage invalidate the stages after it).
@@ -137,6 +172,13 @@ write_replay() {
   mv -f "$1/.run.sh.tmp" "$1/run.sh"
 }
 
+# the encoder block's share of a training stage's signature and overrides (none without one: signatures unchanged)
+encoder_input=() encoder_opts=()
+if [ -n "${encoder_config}" ]; then
+  encoder_input=("$(config_stamp "${encoder_config}")")
+  [ -n "${encoder_path}" ] && encoder_opts=(model.encoder.path="${encoder_path}")
+fi
+
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   sig0=$(signature "${data}" "${langs}" "${local_data_opts}")
   if ! is_done "${data_dir}/.data.done" "${sig0}"; then
@@ -151,7 +193,9 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  sig1=$(signature "$(stamp "${data_dir}/.data.done")" "${train_set}" "${valid_set}" "${test_sets}")
+  noisy_input=()  # (the signature of a run without noisy sets is the one it had before the option)
+  [ -n "${noisy_sets}" ] && noisy_input=("${noisy_sets}" "${noisy_snr}")
+  sig1=$(signature "$(stamp "${data_dir}/.data.done")" "${train_set}" "${valid_set}" "${test_sets}" "${noisy_input[@]}")
   if ! is_done "${data_dir}/manifests/.valid.done" "${sig1}"; then
     log "Stage 1: manifests and validation"
     for dset in ${train_set} ${valid_set} ${test_sets}; do
@@ -161,6 +205,13 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
         ${python} -m prefixasr.bin.import_kaldi --data-dir "${data_dir}/${dset}" --split "${dset}" \
           --output-dir "${data_dir}/manifests"
       fi
+    done
+    for dset in ${noisy_sets}; do
+      log "Stage 1: ${dset}_noisy: ${dset} with babble at ${noisy_snr} dB SNR, reverberated"
+      ${python} -m prefixasr.bin.make_noisy_set --manifest-dir "${data_dir}/manifests" --split "${dset}" \
+        --output-split "${dset}_noisy" --audio-dir "${data_dir}/audio/${dset}_noisy" --snr "${noisy_snr}"
+    done
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
       for kind in recordings supervisions; do
         [ -s "${data_dir}/manifests/${dset}_${kind}.jsonl.gz" ] ||
           die "no ${data_dir}/manifests/${dset}_${kind}.jsonl.gz: stage 0 must write it or a Kaldi dir ${data_dir}/${dset}/"
@@ -201,18 +252,32 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-  log "Stage 3: 80-dim fbank features"
+  log "Stage 3: features (${feats_kind}) -> ${feats_dir}"
+  encoder_stamp=()  # a frozen encoder's identity (its config and weights' names), for its cached outputs
+  [ "${feats_kind}" = fbank ] ||
+    encoder_stamp=("${feats_kind}" "${encoder_path}" "$(stamp "${encoder_path}/config.json")")
   for cuts in "${data_dir}"/cuts/*_cuts.jsonl.gz; do
     name=$(basename "${cuts}" .jsonl.gz)
-    perturb_opt=""
-    [ "${name}" = "${train_set}_cuts" ] && [ "${speed_perturb}" = true ] && perturb_opt=--speed-perturb
-    sig3=$(signature "$(stamp "${cuts}")" "${perturb_opt}")
-    is_done "${data_dir}/fbank/.${name}.done" "${sig3}" && continue
-    # shellcheck disable=SC2086
-    ${train_cmd} --num_threads "${nj}" "${data_dir}/fbank/log/${name}.log" \
-      ${python} -m prefixasr.bin.compute_fbank --cuts "${cuts}" \
-      --output-cuts "${data_dir}/fbank/${name}.jsonl.gz" --num-jobs "${nj}" ${perturb_opt}
-    mark_done "${data_dir}/fbank/.${name}.done" "${sig3}"
+    augment_opt=""
+    if [ "${name}" = "${train_set}_cuts" ] && [ -n "${train_augment}" ]; then
+      augment_opt="--augment ${train_augment}"
+      name=${train_feats}  # beside the clean set's features, which other systems may train on
+    fi
+    sig3=$(signature "$(stamp "${cuts}")" "${augment_opt}" "${encoder_stamp[@]}")
+    is_done "${feats_dir}/.${name}.done" "${sig3}" && continue
+    if [ "${feats_kind}" = encoder ]; then  # the frozen encoder run once per cut (lhotse features)
+      # shellcheck disable=SC2086
+      ${train_cmd} --num_threads "${nj}" "${feats_dir}/log/${name}.log" \
+        ${python} -m prefixasr.bin.cache_encoder --encoder "${encoder_path}" --name "$(basename "${feats_dir}")" \
+        --cuts "${cuts}" --output-dir "${feats_dir}" --output-name "${name}.jsonl.gz" --num-jobs "${nj}" \
+        ${augment_opt}
+    else
+      # shellcheck disable=SC2086
+      ${train_cmd} --num_threads "${nj}" "${feats_dir}/log/${name}.log" \
+        ${python} -m prefixasr.bin.compute_fbank --kind "${feats_kind}" --cuts "${cuts}" \
+        --output-cuts "${feats_dir}/${name}.jsonl.gz" --num-jobs "${nj}" ${augment_opt}
+    fi
+    mark_done "${feats_dir}/.${name}.done" "${sig3}"
   done
 fi
 
@@ -239,8 +304,8 @@ fi
 # What the training stages read: the tokenizers and the features they train and validate on.
 train_inputs() {
   stamp "${lang_dir}/.tokenizer.done"
-  stamp "${data_dir}/fbank/.${train_set}_cuts.done"
-  stamp "${data_dir}/fbank/.${valid_set}_cuts.done"
+  stamp "${feats_dir}/.${train_feats}.done"
+  stamp "${feats_dir}/.${valid_set}_cuts.done"
 }
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
@@ -259,7 +324,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
       ${lm_args}
     log "Stage 5: the LM's held-out perplexity per language on ${valid_set} -> ${lm_exp}/perplexity.json"
     ${train_cmd} "${lm_exp}/log/perplexity.log" ${python} -m prefixasr.bin.lm_perplexity --lm "${lm_exp}/hf" \
-      --tokenizer "${lang_dir}/spm.model" --cuts "${data_dir}/fbank/${valid_set}_cuts.jsonl.gz" \
+      --tokenizer "${lang_dir}/spm.model" --cuts "${feats_dir}/${valid_set}_cuts.jsonl.gz" \
       --output "${lm_exp}/perplexity.json"
     mark_done "${lm_exp}/.done" "${sig5}"
   fi
@@ -268,7 +333,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: count a ${ngram_num}-gram LM over ${lang_dir}/lm_text.txt -> ${ngram_file}"
     ${train_cmd} "${ngram_file%/*}/log/train_ngram.log" ${python} -m prefixasr.bin.train_ngram \
       --text "${lang_dir}/lm_text.txt" --tokenizer "${lang_dir}/spm.model" --order "${ngram_num}" \
-      --output "${ngram_file}" --valid-cuts "${data_dir}/fbank/${valid_set}_cuts.jsonl.gz"
+      --output "${ngram_file}" --valid-cuts "${feats_dir}/${valid_set}_cuts.jsonl.gz"
     mark_done "${ngram_file%/*}/.done" "${sig5n}"
   fi
 fi
@@ -286,21 +351,22 @@ train() {
   # shellcheck disable=SC2086
   ${cuda_cmd} --gpu "${ngpu}" "${exp}/log/train.log" ${launcher} prefixasr.bin.train \
     --config "${config}" --exp-dir "${exp}" ${resume_opt} \
-    data.train_cuts="${data_dir}/fbank/${train_set}_cuts.jsonl.gz" \
-    data.valid_cuts="${data_dir}/fbank/${valid_set}_cuts.jsonl.gz" \
+    data.train_cuts="${feats_dir}/${train_feats}.jsonl.gz" \
+    data.valid_cuts="${feats_dir}/${valid_set}_cuts.jsonl.gz" \
     data.tokenizer="${lang_dir}/spm.model" data.char_tokenizer="${lang_dir}/chars.model" \
     data.lang_map="${lang_dir}/lang2id.json" "$@"
 }
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-  sig6=$(signature "$(train_inputs)" "$(config_stamp "${pretrain_config}")" "${pretrain_args}")
+  sig6=$(signature "$(train_inputs)" "$(config_stamp "${pretrain_config}")" "${pretrain_args}" "${encoder_input[@]}")
   if [ -z "${pretrain_config}" ]; then
     log "Stage 6: no --pretrain_config; the systems train their encoders from scratch"
   elif ! is_done "${pretrain_exp}/.train.done" "${sig6}"; then
     log "Stage 6: pre-train the encoder (${pretrain_config}) -> ${pretrain_exp} (log: ${pretrain_exp}/train.log)"
     fresh_exp "${pretrain_exp}" "${sig6}"
+    config=$(layered "${pretrain_exp}/system.yaml" "${pretrain_config}" "${encoder_config}")
     # shellcheck disable=SC2086
-    train 6 "${pretrain_config}" "${pretrain_exp}" ${pretrain_args}
+    train 6 "${config}" "${pretrain_exp}" "${encoder_opts[@]}" ${pretrain_args}
     mark_done "${pretrain_exp}/.train.done" "${sig6}"
   fi
 fi
@@ -318,20 +384,17 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   llm_input=()  # (the signature of a run without --llm_config is the one it had before the option)
   [ -n "${llm_config}" ] && llm_input=("$(config_stamp "${llm_config}")" "$(stamp "${llm_path}/config.json")")
   sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(config_stamp "${asr_config}")" "${asr_args}" \
-    "${ngram_input[@]}" "${llm_input[@]}")
+    "${ngram_input[@]}" "${llm_input[@]}" "${encoder_input[@]}")
   if ! is_done "${asr_exp}/.train.done" "${sig7}"; then
     log "Stage 7: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
     fresh_exp "${asr_exp}" "${sig7}"
     init_opts=()
     [ -n "${pretrain_config}" ] && init_opts=(model.init.path="${pretrain_exp}" model.init.avg="${pretrain_avg}")
+    # the system with the encoder's block and then the pretrained LLM's on top (later includes win)
+    system_config=$(layered "${asr_exp}/system.yaml" "${asr_config}" "${encoder_config}" "${llm_config}")
     # shellcheck disable=SC2086
-    system_config=${asr_config}
-    if [ -n "${llm_config}" ]; then  # the system with the pretrained LLM's block on top (later includes win)
-      system_config=${asr_exp}/system.yaml
-      printf '# written by asr.sh: %s with the LLM of %s\ninclude: [%s, %s]\n' "${asr_config}" "${llm_config}" \
-        "$(realpath "${asr_config}")" "${llm_config}" > "${system_config}"
-    fi
-    train 7 "${system_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" "${ngram_opts[@]}" ${asr_args}
+    train 7 "${system_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" "${encoder_opts[@]}" \
+      "${ngram_opts[@]}" ${asr_args}
     mark_done "${asr_exp}/.train.done" "${sig7}"
   fi
 fi
@@ -352,7 +415,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   [ "${decode_threads}" -ge 1 ] || decode_threads=1
   for dset in ${test_sets}; do
     forms=segments
-    if [ "${long_form}" = true ] && [ -f "${data_dir}/fbank/${dset}_long_cuts.jsonl.gz" ] &&
+    if [ "${long_form}" = true ] && [ -f "${feats_dir}/${dset}_long_cuts.jsonl.gz" ] &&
        { [ -z "${long_form_sets}" ] || [[ " ${long_form_sets} " == *" ${dset} "* ]]; }; then
       forms="segments long"
     fi
@@ -361,10 +424,10 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
         # the dir is named by the settings (ESPnet's inference_tag): other settings, another dir
         tag=${method}_avg${avg}$(echo "${decode_args}" | sed -e 's/--/_/g' -e 's/[ =/]//g')
         dir=${asr_exp}/decode_${dset}_${tag}
-        cuts=${data_dir}/fbank/${dset}_cuts.jsonl.gz
+        cuts=${feats_dir}/${dset}_cuts.jsonl.gz
         form_opts=""
         if [ "${form}" = long ]; then
-          cuts=${data_dir}/fbank/${dset}_long_cuts.jsonl.gz
+          cuts=${feats_dir}/${dset}_long_cuts.jsonl.gz
           window=${long_window}
           [[ "${method}" == llm_* ]] && window=${long_window_llm}
           if [ "${window}" = pauses ]; then
@@ -376,7 +439,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
             form_opts="--long-form --set-name ${dset}_long --split windows --window ${win} --overlap ${ovl}"
           fi
         fi
-        sig9=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${data_dir}/fbank/.$(basename "${cuts}" .jsonl.gz).done")")
+        sig9=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${feats_dir}/.$(basename "${cuts}" .jsonl.gz).done")")
         is_done "${dir}/.done" "${sig9}" && continue
         write_replay "${dir}" 9
         # The job that finishes last merges the parts and scores them. '$((JOB-1))' is expanded in

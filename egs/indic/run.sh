@@ -10,7 +10,8 @@ set -euo pipefail
 langs="bn gu hi kn ml mr or pa ta te"   # languages of this recipe (ISO 639-1)
 train_set=train
 valid_set=dev
-test_sets="test test_unseen"   # test_unseen: other text source, voices never used in training (local/data.sh)
+test_sets="test test_unseen test_noisy"   # test_unseen: other text source, voices never used in training (local/data.sh);
+noisy_sets="test"                         # test_noisy: test with babble of 3 other test speakers at 10 dB, reverberated
 bpe_type=char             # characters are the LLM's tokens as they are the encoder's (~540 over ten scripts;
 nbpe=5000                 # then only an upper bound): word pieces do not train in the CPU budget (docs/convergence.md)
 # 10-20 s train recordings, one speaker each: 3x the voices for the same speech (docs/convergence.md D2); 60 dev
@@ -34,6 +35,7 @@ cd "$(dirname "$0")"
   --train_set "${train_set}" \
   --valid_set "${valid_set}" \
   --test_sets "${test_sets}" \
+  --noisy_sets "${noisy_sets}" \
   --local_data_opts "${local_data_opts}" \
   --bpe_type "${bpe_type}" \
   --nbpe "${nbpe}" \

@@ -6,18 +6,19 @@ encoder on every batch of every epoch.
 Usage:
   make -C tools whisper-base   # once: tools/models/whisper-base (HF) and tools/models/whisper-base-ct2
   python -m prefixasr.bin.cache_encoder --encoder tools/models/whisper-base \\
-      --cuts data/cuts/train_cuts.jsonl.gz --output-dir data/whisper-base --num-jobs 2 --speed-perturb
+      --cuts data/cuts/train_cuts.jsonl.gz --output-dir data/whisper-base --num-jobs 2 --augment speed noise reverb
   # on a GPU: one process, larger batches
   python -m prefixasr.bin.cache_encoder --encoder tools/models/whisper-base --device cuda --batch-duration 600 \\
       --cuts data/cuts/dev_cuts.jsonl.gz --output-dir data/whisper-base
 
 The cuts need audio (any cut manifest with recordings: make_cuts' or compute_fbank's). Writes
-<output-dir>/<name of --cuts> (the cuts with the cached features) last, so a rerun skips a finished split; the
-features go to <output-dir>/<its stem>_feats/shard-NNNNN.lca, one LilcomChunky archive per shard of about
---shard-duration seconds of audio, each renamed into place when complete: an interrupted run resumes at the first
-unfinished shard. Progress is logged per shard (audio done, x real time, ETA). --encoder takes a Hugging Face
-directory (Whisper, or a wav2vec2-style waveform encoder) or a CTranslate2 Whisper directory (faster-whisper's);
---name (default: the directory's name) is what the adapter's `model.encoder.adapter.input` names.
+<output-dir>/<--output-name: by default the name of --cuts> (the cuts with the cached features) last, so a rerun
+skips a finished split; the features go to <output-dir>/<its stem>_feats/shard-NNNNN.lca, one LilcomChunky
+archive per shard of about --shard-duration seconds of audio, each renamed into place when complete: an interrupted
+run resumes at the first unfinished shard. Progress is logged per shard (audio done, x real time, ETA). --encoder
+takes a Hugging Face directory (Whisper, or a wav2vec2-style waveform encoder) or a CTranslate2 Whisper directory
+(faster-whisper's); --name (default: the directory's name) is what the adapter's `model.encoder.adapter.input`
+names. --augment adds the training set's augmented copies (prefixasr/data/augment.py), encoded like the rest.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from lhotse import CutSet
 
 from prefixasr.common import setup_logging
+from prefixasr.data.augment import AUGMENTATIONS
 from prefixasr.model.encoder_cache import cache_encoder_outputs
 from prefixasr.model.extractors import EncoderOutputsConfig, encoder_name
 
@@ -45,6 +47,7 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--cuts", required=True, help="input cut manifest with audio")
     g.add_argument("--output-dir", required=True, type=Path,
                    help="where the output manifest (named as --cuts) and its <stem>_feats/ shards go")
+    g.add_argument("--output-name", default="", help="the output manifest's file name (default: that of --cuts)")
     g.add_argument("--name", default="", help="features of type encoder:<name> (default: --encoder's directory name)")
     g = p.add_argument_group("computation")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
@@ -55,7 +58,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="seconds of audio per stored shard: the unit of resumption and of progress lines")
     g.add_argument("--tick-power", type=int, default=-8,
                    help="lilcom precision: values rounded to multiples of 2^tick_power (-8: within 0.002)")
-    g.add_argument("--speed-perturb", action="store_true", help="add 0.9x and 1.1x speed copies (train only)")
+    g.add_argument("--augment", nargs="*", default=[], choices=AUGMENTATIONS,
+                   help="augmented copies of the cuts, encoded too (train only; prefixasr/data/augment.py): speed "
+                        "(0.9x, 1.1x), noise (another utterance or synthetic noise, 10-20 dB SNR), reverb (a room)")
     g.add_argument("--log-level", default="INFO", help="logging level")
     return p
 
@@ -71,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
                       args.encoder)
         return 1
     config = EncoderOutputsConfig(path=args.encoder, name=encoder_name(args.encoder, args.name), device=args.device)
+    output = args.output_dir / (args.output_name or Path(args.cuts).name)
     try:
-        cache_encoder_outputs(CutSet.from_file(args.cuts), args.output_dir / Path(args.cuts).name, config,
-                              num_jobs=args.num_jobs, batch_duration=args.batch_duration,
-                              shard_duration=args.shard_duration, tick_power=args.tick_power,
-                              speed_perturb=args.speed_perturb)
+        cache_encoder_outputs(CutSet.from_file(args.cuts), output, config, num_jobs=args.num_jobs,
+                              batch_duration=args.batch_duration, shard_duration=args.shard_duration,
+                              tick_power=args.tick_power, augment=args.augment)
     except ValueError as err:
         logging.error("%s", err)
         return 1

@@ -5,12 +5,12 @@ wrong kind. A frozen encoder's outputs are cached by prefixasr.bin.cache_encoder
 
 Usage:
   python -m prefixasr.bin.compute_fbank --cuts data/cuts/train_cuts.jsonl.gz \
-      --output-cuts data/fbank/train_cuts.jsonl.gz --num-jobs 2 --speed-perturb
+      --output-cuts data/fbank/train_cuts.jsonl.gz --num-jobs 2 --augment speed noise reverb
   python -m prefixasr.bin.compute_fbank --kind whisper_mel --cuts data/cuts/train_cuts.jsonl.gz \
       --output-cuts data/whisper_mel/train_cuts.jsonl.gz --num-jobs 2
 
 Feature matrices go to <output-cuts dir>/<name>_feats (a LilcomChunky archive); the output cut
-manifest is written last, so a rerun skips a finished split. Speed perturbation (0.9/1.1) is for train.
+manifest is written last, so a rerun skips a finished split. Augmented copies (--augment) are for train.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from pathlib import Path
 from lhotse import CutSet
 
 from prefixasr.common import setup_logging
+from prefixasr.data.augment import AUGMENTATIONS
 from prefixasr.data.features import FBANK, WHISPER_MEL, compute_fbank
 from prefixasr.model.extractors import WhisperLogMelConfig, WhisperLogMelExtractor
 
@@ -35,7 +36,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--kind", choices=[FBANK, WHISPER_MEL], default=FBANK,
                    help="what the encoder reads: Kaldi fbank, or Whisper's own log-mel (its input_kind)")
     g.add_argument("--num-mel-bins", type=int, default=80, help="mel bins (Whisper large-v3 reads 128)")
-    g.add_argument("--speed-perturb", action="store_true", help="add 0.9x and 1.1x speed copies (train only)")
+    g.add_argument("--augment", nargs="*", default=[], choices=AUGMENTATIONS,
+                   help="augmented copies of the cuts (train only; prefixasr/data/augment.py): speed (0.9x, 1.1x), "
+                        "noise (another utterance or synthetic noise, 10-20 dB SNR), reverb (a random room)")
     g.add_argument("--num-jobs", type=int, default=2, help="parallel extraction processes")
     g.add_argument("--log-level", default="INFO", help="logging level")
     return p
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     storage = out.parent / (out.name.split(".")[0] + "_feats")
     extractor = WhisperLogMelExtractor(WhisperLogMelConfig(args.num_mel_bins)) if args.kind == WHISPER_MEL else None
     compute_fbank(CutSet.from_file(args.cuts), out, storage, num_jobs=args.num_jobs,
-                  speed_perturb=args.speed_perturb, num_mel_bins=args.num_mel_bins, extractor=extractor)
+                  augment=args.augment, num_mel_bins=args.num_mel_bins, extractor=extractor)
     return 0
 
 

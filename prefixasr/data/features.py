@@ -12,7 +12,7 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter
 from lhotse.features.base import FeatureExtractor
@@ -120,6 +120,7 @@ def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)
+    torch.manual_seed(0)  # lhotse's random room impulse responses draw from torch's generator: the same copies again
 
 
 def _executor(num_jobs: int) -> ProcessPoolExecutor:
@@ -145,24 +146,27 @@ def _balanced_order(cuts: CutSet, num_jobs: int) -> CutSet:
 
 
 def compute_fbank(
-    cuts: CutSet, output_cuts: PathLike, storage_path: PathLike, num_jobs: int = 2, speed_perturb: bool = False,
+    cuts: CutSet, output_cuts: PathLike, storage_path: PathLike, num_jobs: int = 2, augment: Sequence[str] = (),
     num_mel_bins: int = 80, extractor: Optional[FeatureExtractor] = None,
 ) -> CutSet:
     """Features for `cuts` into `storage_path`; writes `output_cuts` last, so its presence means done.
-    `extractor`: a lhotse feature extractor (default: Kaldi fbank of `num_mel_bins` bins)."""
+    `augment`: augmented copies added first (data/augment.py: speed, noise, reverb; a mix's features are of the
+    mixed audio). `extractor`: a lhotse feature extractor (default: Kaldi fbank of `num_mel_bins` bins)."""
     output_cuts = Path(output_cuts)
     if output_cuts.is_file():
         logging.info("%s exists: features already computed, skipping", output_cuts)
         return CutSet.from_file(output_cuts)
-    if speed_perturb:
-        # Speed perturbation changes pitch and tempo: three copies of the data, as in icefall/ESPnet.
-        cuts = cuts + cuts.perturb_speed(0.9) + cuts.perturb_speed(1.1)
+    if augment:
+        from prefixasr.data.augment import augment as augmented
+
+        cuts = augmented(cuts, augment)
     cuts = cuts.to_eager()
     audio_s = sum(c.duration for c in cuts)
     t0 = time.time()
     import torch
 
     torch.set_num_threads(1)  # parallelism comes from num_jobs processes
+    torch.manual_seed(0)  # as _worker_init
     # A partial storage file from an interrupted run is replaced, not appended to.
     Path(storage_path).parent.mkdir(parents=True, exist_ok=True)
     extractor = extractor if extractor is not None else Fbank(FbankConfig(num_mel_bins=num_mel_bins))

@@ -226,7 +226,7 @@ class Decoder:
             spans = self.pauses(feats, max_duration)
         else:
             spans = make_windows(n * self.frame_shift, window, overlap)
-        batches = list(self._batches(feats, feature_windows(n, spans), max_duration))
+        batches = list(self._batches(feats, feature_windows(n, spans, self.frame_shift), max_duration))
         logits = None
         if predict and batches:
             # one language per recording, from all pieces, chosen before any piece is decoded

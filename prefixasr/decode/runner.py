@@ -233,11 +233,14 @@ def timed_words(d: Decoded, text: str, tokenizer, start: float, end: float) -> W
     return WindowHyp(start, end, spread_words(words, start, end), exact=False)
 
 
-def feature_windows(num_frames: int, spans: Sequence[Tuple[float, float]]) -> List[Tuple[int, int]]:
-    """Second spans -> frame ranges, clipped to the features."""
+def feature_windows(num_frames: int, spans: Sequence[Tuple[float, float]],
+                    frame_shift: float = FRAME_SHIFT) -> List[Tuple[int, int]]:
+    """Second spans -> ranges of feature frames of `frame_shift` seconds (20 ms for Whisper's cached outputs),
+    clipped to the features, at least one frame each; spans that start past the last frame are dropped."""
     out = []
     for s, e in spans:
-        a = min(int(round(s / FRAME_SHIFT)), num_frames)
-        b = min(int(round(e / FRAME_SHIFT)), num_frames)
-        out.append((a, max(b, a + 1) if a < num_frames else b))
+        a = int(round(s / frame_shift))
+        if a >= num_frames:
+            continue
+        out.append((a, max(min(int(round(e / frame_shift)), num_frames), a + 1)))
     return out

@@ -78,6 +78,8 @@ def model_card(exp_dir: Path, config: Dict[str, Any], weights: Dict[str, torch.T
         f"- LLM: {llm.get('type')}" + (f" (`{llm.get('path')}`)" if llm.get("path") else "") + ", " + _llm_training(llm),
         *([f"- LLM weights: {source['llm_weights']['how']} (`{source['llm_weights']['path']}`)"]
           if source.get("llm_weights") else []),
+        *([f"- frozen encoder (computes the adapter's input from audio): embedded (`frozen_encoder/`, from "
+           f"`{source['frozen_encoder']['from']}`)"] if source.get("frozen_encoder") else []),
         f"- soft prompt: {prompt.get('type')}; loss weights: "
         + ", ".join(f"{k.replace('_weight', '')} {v}" for k, v in loss.items()),
         f"- languages: {', '.join(languages)}",

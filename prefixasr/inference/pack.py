@@ -82,12 +82,18 @@ def pack_model(exp_dir: PathLike, out: PathLike, epoch: Optional[int] = None, av
             _copy(notice, staging / "LLM_NOTICE.md")
         if llm_source is not None:
             packed_cfg["model"] = {**config["model"], "llm": {**config["model"]["llm"], "path": llm_source["path"]}}
+        frozen = _place_frozen_encoder(config, staging)
+        if frozen is not None:
+            packed_cfg["model"] = {**packed_cfg["model"],
+                                   "encoder": {**config["model"]["encoder"], "path": frozen["path"]}}
         (staging / ar.CONFIG).write_text(yaml.safe_dump(packed_cfg, sort_keys=False, allow_unicode=True),
                                          encoding="utf-8")
         atomic_save_torch({"model": weights}, staging / ar.WEIGHTS)
         source = {"exp_dir": exp_dir.name, "checkpoints": [p.name for p in paths], "avg": len(paths)}
         if llm_source is not None:
             source["llm_weights"] = llm_source
+        if frozen is not None:
+            source["frozen_encoder"] = frozen
         (staging / ar.CARD).write_text(model_card(exp_dir, packed_cfg, weights, lang_src, source, results),
                                        encoding="utf-8")
         meta = {"prefixasr_version": __version__, "torch_version": torch.__version__,
@@ -115,6 +121,23 @@ def _place_llm_weights(config: Dict[str, Any], weights: Dict[str, Any], staging:
     shutil.copytree(src, staging / "llm", ignore=shutil.ignore_patterns("*.gguf", ".*"))
     notice = " (its licence notice: llm/NOTICE.md)" if (src / "NOTICE.md").is_file() else ""
     return {"how": "embedded" + notice, "path": "llm"}
+
+
+def _place_frozen_encoder(config: Dict[str, Any], staging: Path) -> Optional[Dict[str, str]]:
+    """An adapter's frozen encoder (model.encoder.type adapter), copied once into `frozen_encoder/`: transcribe runs
+    it on new audio to make what the adapter reads (model/extractors.py). None for other encoders (their weights, if
+    any, are in model.pt)."""
+    from prefixasr.model.hf_encoder import resolve_path
+
+    enc = config["model"].get("encoder") or {}
+    if enc.get("type") != "adapter":
+        return None
+    src = Path(resolve_path(enc["path"])) if enc.get("path") else None  # a CTranslate2 dir: its converted HF dir
+    if src is None or not (src / "config.json").is_file():
+        raise FileNotFoundError(f"the adapter's frozen encoder {enc.get('path')!r} (model.encoder.path) is not an "
+                                "encoder directory; transcribe needs it to read new audio")
+    shutil.copytree(src, staging / "frozen_encoder", ignore=shutil.ignore_patterns(".*"))
+    return {"how": "embedded", "path": "frozen_encoder", "from": str(src)}
 
 
 def load_packed(model_dir: PathLike, device: str = "cpu"):

@@ -195,6 +195,10 @@ def load_system(root: Path, config: Dict[str, Any], state: Dict[str, Any], devic
         mcfg["llm"]["path"] = str(root / EXP_LLM_CONFIG_DIR)
     if mcfg["encoder"]["type"] == "hf":
         mcfg["encoder"]["path"] = str(root / EXP_ENCODER_CONFIG_DIR)
+    elif mcfg["encoder"]["type"] == "adapter" and mcfg["encoder"].get("path"):  # its frozen encoder (packed: inside)
+        inside = _resolve(root, mcfg["encoder"]["path"])
+        if inside.exists():  # else as trained: absolute, or relative to where training ran
+            mcfg["encoder"]["path"] = str(inside)
     model = build_model({"model": mcfg}, llm_tok.vocab_size, len(lang_map), load_pretrained=False,
                         load_llm=load_llm, vocabs=vocabs)
     model.load_saved_state(state)

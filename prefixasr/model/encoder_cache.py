@@ -22,12 +22,14 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from lhotse import CutSet, Features, LilcomChunkyWriter, MonoCut
+from lhotse.cut import MixedCut
 from lhotse.utils import fastcopy
 
 from prefixasr.common import PathLike, atomic_write
+from prefixasr.data.augment import augment as augmented
 from prefixasr.model.extractors import SAMPLE_RATE, EncoderOutputs, EncoderOutputsConfig
 
 _worker: Dict[str, Any] = {}  # the extractor of a pool worker (one model load per process)
@@ -59,12 +61,21 @@ def _batches(cuts: List[Any], batch_duration: float) -> Iterator[List[Any]]:
 
 
 def _mono_16k(cut: Any) -> Any:
-    if not isinstance(cut, MonoCut):
-        raise ValueError(f"cut {cut.id} is a {type(cut).__name__}: cache_encoder reads MonoCuts (mix or pad after "
-                         "caching)")
+    if not isinstance(cut, (MonoCut, MixedCut)):
+        raise ValueError(f"cut {cut.id} is a {type(cut).__name__}: cache_encoder reads MonoCuts and MixedCuts")
     if not cut.has_recording:
         raise ValueError(f"cut {cut.id} has no recording: the frozen encoder reads audio")
     return cut.resample(SAMPLE_RATE) if cut.sampling_rate != SAMPLE_RATE else cut
+
+
+def _with_features(cut: Any, features: Features) -> MonoCut:
+    """`cut` holding `features`; a mix becomes a MonoCut of the mix's features without audio (lhotse's
+    `mix_eagerly`), its supervisions kept."""
+    if isinstance(cut, MonoCut):
+        return fastcopy(cut, features=features)
+    features.recording_id = cut.id
+    return MonoCut(id=cut.id, start=0, duration=cut.duration, channel=0, features=features, recording=None,
+                   supervisions=[fastcopy(s, recording_id=cut.id) for s in cut.supervisions])
 
 
 def encode_shard(extractor: EncoderOutputs, cuts: List[Any], storage: Path, index: int, batch_duration: float,
@@ -84,11 +95,12 @@ def encode_shard(extractor: EncoderOutputs, cuts: List[Any], storage: Path, inde
                     raise ValueError(f"cut {cut.id}: cannot read its audio ({err})") from None
             for cut, feats in zip(batch, extractor.extract_batch(audio, SAMPLE_RATE)):
                 key = writer.write(cut.id, feats)
-                done[cut.id] = fastcopy(cut, features=Features(
+                done[cut.id] = _with_features(cut, Features(
                     type=extractor.name, num_frames=feats.shape[0], num_features=feats.shape[1],
-                    frame_shift=extractor.frame_shift, sampling_rate=cut.sampling_rate, start=cut.start,
-                    duration=cut.duration, storage_type=writer.name, storage_path=str(archive), storage_key=key,
-                    recording_id=cut.recording_id, channels=cut.channel))
+                    frame_shift=extractor.frame_shift, sampling_rate=cut.sampling_rate,
+                    start=cut.start if isinstance(cut, MonoCut) else 0.0, duration=cut.duration,
+                    storage_type=writer.name, storage_path=str(archive), storage_key=key,
+                    recording_id=getattr(cut, "recording_id", cut.id), channels=getattr(cut, "channel", 0)))
     tmp_archive.replace(archive)
     manifest = storage / f"{stem}.jsonl.gz"
     tmp = storage / f".tmp.{stem}.jsonl.gz"
@@ -105,7 +117,10 @@ def _init_worker(config: EncoderOutputsConfig) -> None:
 
 
 def _run_shard(args: Tuple[List[Any], Path, int, float, int]) -> Tuple[int, float]:
+    import torch
+
     cuts, storage, index, batch_duration, tick_power = args
+    torch.manual_seed(index)  # lhotse's random room impulse responses draw from torch's generator: same copies again
     return index, encode_shard(_worker["extractor"], cuts, storage, index, batch_duration, tick_power)
 
 
@@ -130,15 +145,16 @@ def _fmt(seconds: float) -> str:
 
 def cache_encoder_outputs(cuts: CutSet, output_cuts: PathLike, config: EncoderOutputsConfig, num_jobs: int = 1,
                           batch_duration: float = 60.0, shard_duration: float = 600.0, tick_power: int = -8,
-                          speed_perturb: bool = False, storage: Optional[PathLike] = None) -> CutSet:
+                          augment: Sequence[str] = (), storage: Optional[PathLike] = None) -> CutSet:
     """The frozen encoder's outputs for every cut, stored as features; writes `output_cuts` last.
+    `augment`: augmented copies added before encoding (data/augment.py: speed, noise, reverb).
     `storage`: the shards' directory (default: <output_cuts dir>/<its name's stem>_feats)."""
     output_cuts = Path(output_cuts)
     if output_cuts.is_file():
         logging.info("%s exists: encoder outputs already cached, skipping", output_cuts)
         return CutSet.from_file(output_cuts)
-    if speed_perturb:
-        cuts = cuts + cuts.perturb_speed(0.9) + cuts.perturb_speed(1.1)
+    if augment:
+        cuts = augmented(cuts, augment)
     cuts = list(cuts.to_eager())
     if not cuts:
         raise ValueError("no cuts to encode")
