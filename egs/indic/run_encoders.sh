@@ -51,7 +51,7 @@ feature_logs() {
   done
 }
 timing=""  # each system's encoder wall time: its feature stage (all sets) and its pre-training
-compare=""
+compare="" baseline=""  # pairs of systems with the same training set; the first system of all
 for aug in ${augments}; do
   suffix="" aug_opts=(--avg "${avg}") first=""
   if [ "${aug}" != - ]; then
@@ -85,6 +85,7 @@ for aug in ${augments}; do
     pre_s=$(job_seconds "${exp_dir}/${pretrain_tag}/log/train.log")
     timing="${timing} ${tag}: features $(minutes "${feats_s}") min, pre-training $(minutes "${pre_s}") min;"
     if [ -z "${first}" ]; then first=${tag}; else compare="${compare} ${first}:${tag}"; fi
+    [ -n "${baseline}" ] || baseline=${tag}
   done
 done
 
@@ -92,5 +93,5 @@ log "scoring and ${results}"
 preamble="Made by \`cd egs/indic && ${command_line% }\` in $((SECONDS / 60)) min on $(nproc) CPU cores (stages an earlier run finished are skipped, not counted). Encoder wall time (its jobs' own times, whenever they ran):${timing%;}."
 # shellcheck disable=SC2086
 ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" --preamble "${preamble}" \
-  --baseline "${encoders%%:*}" --compare ${compare}
+  --baseline "${baseline}" --compare ${compare}
 log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s: ${results}"
