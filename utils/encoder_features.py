@@ -47,6 +47,9 @@ def encoder_features(config: Path, root: Path) -> Tuple[str, str, str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] in ("-h", "--help"):
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        raise SystemExit(0)
+    if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     print(*encoder_features(Path(sys.argv[1]), Path(sys.argv[2])))

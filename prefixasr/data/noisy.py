@@ -10,10 +10,8 @@ a temp name and renamed, so an interrupted run leaves no half-written audio.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
-import tempfile
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ import soundfile as sf
 from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
 from tqdm import tqdm
 
-from prefixasr.common import PathLike
+from prefixasr.common import PathLike, atomic_write
 
 
 @dataclass
@@ -77,7 +75,7 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, speech_pow:
 
 
 def _speaker_of(sups: List[SupervisionSegment]) -> str:
-    return sups[0].speaker or "" if sups else ""
+    return sups[0].speaker or ""
 
 
 def make_noisy_set(recordings: RecordingSet, supervisions: SupervisionSet, audio_dir: PathLike,
@@ -122,11 +120,8 @@ def make_noisy_set(recordings: RecordingSet, supervisions: SupervisionSet, audio
         peak = float(np.abs(mixed).max()) if mixed.size else 0.0
         if peak > 0.99:  # no clipping in the file
             mixed *= 0.99 / peak
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".flac")
-        os.close(fd)
-        sf.write(tmp, mixed, rec.sampling_rate)
-        os.replace(tmp, path)
+        with atomic_write(path, "wb") as f:
+            sf.write(f, mixed, rec.sampling_rate, format="FLAC")
         out_recs.append(Recording.from_file(path, recording_id=new_id))
         for sup in sups:
             out_sups.append(SupervisionSegment(
