@@ -6,6 +6,9 @@
 
 PY := tools/venv/bin/python
 PYTEST_ARGS ?=
+# pytest-xdist workers (auto: one a core; 0: no workers, one process); a test file stays on one worker, so the
+# recipe tests' shared micro run is made once
+TEST_WORKERS ?= auto
 
 .PHONY: install test demo bench clean
 
@@ -13,7 +16,7 @@ install:
 	$(MAKE) -C tools
 
 test: install
-	PREFIXASR_REQUIRE_TOOLS=1 $(PY) -m pytest test/ $(PYTEST_ARGS)
+	PREFIXASR_REQUIRE_TOOLS=1 $(PY) -m pytest test/ -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: install
 	cd egs/indic && ./run.sh

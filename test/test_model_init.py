@@ -104,3 +104,42 @@ def test_init_with_another_encoder_size_names_the_tensor(tmp_path, corpus, pretr
     cfg["model"]["init"] = {"path": str(pretrained), "modules": ["encoder"]}
     with pytest.raises(ValueError, match=r"model.init: encoder\..* has shape .* configs differ"):
         _run(tmp_path, cfg, tmp_path / "mismatch")
+
+
+class _PrefixAndTransducer(torch.nn.Module):
+    """The two parts of a SpeechPrefixLM that widening concerns, under their SpeechPrefixLM names."""
+
+    def __init__(self, prefix_dim: int) -> None:
+        super().__init__()
+        from prefixasr.model.projector import FrameStackProjector
+        from prefixasr.model.transducer import Transducer
+        torch.manual_seed(prefix_dim)
+        self.projector = FrameStackProjector(12, prefix_dim, stack=2, hidden_dim=16)
+        self.transducer = Transducer(prefix_dim, vocab_size=9, blank_id=0, decoder_dim=8, joiner_dim=10)
+
+    def rnnt_loss(self, feats, lens, targets):
+        prefix, prefix_lens = self.projector(feats, lens)
+        return self.transducer.loss(prefix, prefix_lens, targets)
+
+
+def test_widen_copies_a_narrower_rnnt_that_computes_what_it_did(tmp_path):
+    from prefixasr.model.init import initialise_from
+    narrow, wide = _PrefixAndTransducer(6), _PrefixAndTransducer(20)  # a 256-wide pre-training, Gemma's 640
+    torch.save(narrow.state_dict(), tmp_path / "narrow.pt")
+    init = {"path": str(tmp_path / "narrow.pt"), "modules": ["projector.mlp", "transducer"]}
+    with pytest.raises(ValueError, match=r"projector\.mlp\.2\.weight has shape \(6, 16\).*\(20, 16\).*widen"):
+        initialise_from(wide, init)
+    with pytest.raises(ValueError, match=r"model.init.widen names \['lid_head'\]"):
+        initialise_from(wide, dict(init, widen=["lid_head"]))
+    fresh_rows = wide.projector.mlp[2].weight[6:].detach().clone()
+    assert initialise_from(wide, dict(init, widen=["projector.mlp", "transducer"])) == ["projector.mlp", "transducer"]
+
+    feats, lens = torch.randn(2, 14, 12), torch.tensor([14, 9])
+    targets = [[1, 2, 3, 4], [5, 6]]
+    with torch.no_grad():
+        for a, b in zip(narrow.rnnt_loss(feats, lens, targets), wide.rnnt_loss(feats, lens, targets)):
+            assert torch.allclose(a, b, rtol=1e-5), "the widened RNN-T reads the copied dimensions as before"
+    assert torch.equal(wide.projector.mlp[2].weight[6:], fresh_rows), "new prefix dimensions keep their init"
+    assert torch.count_nonzero(wide.transducer.joiner.encoder_proj.weight[:, 6:]) == 0
+    # the new dimensions are not dead: the LLM reads them, and training can teach the RNN-T to
+    assert torch.count_nonzero(fresh_rows) == fresh_rows.numel()

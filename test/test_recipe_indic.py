@@ -5,72 +5,25 @@ Needs espeak-ng (installed by `make -C tools`); the text is the hand-written tes
 download happens.
 """
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "egs" / "indic"
-FIXTURE = ROOT / "test" / "fixtures" / "data" / "sentences.tsv"
-LANGS = ["hi", "ta"]
+from recipe_fixtures import (LANGS, MICRO_DATA_OPTS, MICRO_LM_ARGS, RECIPE, decode_dir, recipe_env, run_recipe,
+                             text_dir)
+
 LAST_STAGE = 11
 
 pytestmark = pytest.mark.needs_tool("espeak-ng")
 
 
-def _text_dir(root: Path) -> Path:
-    d = root / "text"
-    d.mkdir(parents=True)
-    rows = [l.split("\t") for l in FIXTURE.read_text(encoding="utf-8").splitlines() if l and not l.startswith("#")]
-    (d / "unseen").mkdir()
-    for lang in LANGS:
-        sents = [t for l, t in rows if l == lang]
-        # the last sentence is the test_unseen split's "other text source"
-        (d / f"{lang}.txt").write_text("".join(t + "\n" for t in sents[:-1]), encoding="utf-8")
-        (d / "unseen" / f"{lang}.txt").write_text(sents[-1] + "\n", encoding="utf-8")
-    (d / "en_phrases.txt").write_text("open file\nsettings\n", encoding="utf-8")
-    return d
-
-
-def _run(work: Path, *extra: str) -> str:
-    env = dict(os.environ, PATH=f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
-    cmd = [
-        "bash", str(RECIPE / "run.sh"),
-        "--langs", " ".join(LANGS),
-        "--data_dir", str(work / "data"),
-        "--exp_dir", str(work / "exp"),
-        "--results", str(work / "RESULTS.md"),
-        "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1 --unseen_utts 1",
-        "--nbpe", "60",
-        "--nj", "1",
-        "--avg", "1",
-        "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
-        "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",
-        "--asr_args", "train.num_epochs=1 train.warmup_steps=2",
-        "--decode_methods", "llm_greedy rnnt_greedy",
-        "--decode_args", "--max-new-tokens 8",
-        *extra,
-    ]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, f"run.sh {' '.join(extra)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
-    return out.stdout + out.stderr
-
-
-def decode_dir(exp: Path, pattern: str) -> Path:
-    """The one decode dir whose name (set, method, then the settings: avg, decode args, window) matches."""
-    found = sorted(exp.glob(pattern))
-    assert len(found) == 1, f"{pattern}: {found}"
-    return found[0]
-
-
 @pytest.fixture(scope="module")
 def micro_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("indic_micro")
-    _text_dir(work)
-    log = _run(work)
+    text_dir(work)
+    log = run_recipe(work)
     return work, log
 
 
@@ -105,7 +58,7 @@ def test_every_stage_ran_and_wrote_its_outputs(micro_run):
 def test_rerun_skips_every_stage(micro_run):
     work, _ = micro_run
     before = {p: p.stat().st_mtime_ns for p in (work / "exp").rglob("*") if p.is_file()}
-    log = _run(work)
+    log = run_recipe(work)
     assert "skipping" in log
     for p in ("prepare_synthetic", "train_lm.py", "trainer.py", "decode.py"):
         assert f"[{p}" not in log, f"a rerun ran {p} again"
@@ -117,7 +70,7 @@ def test_stage_option_resumes_from_that_stage(micro_run):
     work, _ = micro_run
     rnnt = decode_dir(work / "exp" / "train", "decode_test_rnnt_greedy_*")
     shutil.rmtree(rnnt)
-    log = _run(work, "--stage", "9", "--stop_stage", "10")
+    log = run_recipe(work, "--stage", "9", "--stop_stage", "10")
     assert "Stage 0:" not in log and "Stage 7:" not in log
     assert (rnnt / "wer").is_file()
 
@@ -144,7 +97,7 @@ def test_the_recipe_counts_an_ngram_trains_with_it_and_decodes_with_it(micro_run
     with tarfile.open(exp / "model.tar.gz") as tar:
         assert any(n.endswith("ngram.npz") for n in tar.getnames()), "the packed model carries its n-gram"
 
-    log = _run(work, "--stage", "7", "--stop_stage", "9", "--use_ngram", "false", "--asr_tag", "train_plain")
+    log = run_recipe(work, "--stage", "7", "--stop_stage", "9", "--use_ngram", "false", "--asr_tag", "train_plain")
     assert "Stage 6: pre-train" not in log and "count a" not in log
     plain = work / "exp" / "train_plain"
     cfg = yaml.safe_load((plain / "config.yaml").read_text(encoding="utf-8"))
@@ -184,7 +137,7 @@ def test_the_recipe_runs_on_a_frozen_whisper_with_an_adapter(micro_run):
     work, _ = micro_run
     block = _tiny_whisper_block(work)
     conformer = {p: p.stat().st_mtime_ns for p in (work / "exp" / "pretrain").rglob("*") if p.is_file()}
-    log = _run(work, "--stage", "3", "--encoder_config", str(block), "--asr_tag", "adapter",
+    log = run_recipe(work, "--stage", "3", "--encoder_config", str(block), "--asr_tag", "adapter",
                "--train_augment", "noise reverb")
     assert "Stage 3: features (encoder) -> " in log and "Stage 6: pre-train the encoder" in log
     train = work / "data" / "tiny-whisper" / "train_noise_reverb_cuts.jsonl.gz"
@@ -211,16 +164,15 @@ def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_ru
     comparison with paired bootstrap intervals and each encoder's wall time."""
     work, _ = micro_run
     block = _tiny_whisper_block(work)
-    env = dict(os.environ, PATH=f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
     cmd = ["bash", str(RECIPE / "run_encoders.sh"), "--langs", " ".join(LANGS), "--data_dir", str(work / "data"),
            "--exp_dir", str(work / "exp"), "--encoders", f"conformer:- tiny:{block}", "--augments", "noise",
            "--pretrain_epochs", "2", "--system_epochs", "2", "--decode_methods", "llm_greedy",
            "--results", str(work / "RESULTS_encoders.md"), "--",
-           "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1 --unseen_utts 1",
+           "--local_data_opts", MICRO_DATA_OPTS.format(text=work / "text"),
            "--nbpe", "60", "--nj", "1", "--avg", "1", "--long_form", "false",
-           "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
+           "--lm_args", MICRO_LM_ARGS,
            "--decode_args", "--max-new-tokens 8"]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, f"run_encoders.sh failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
     assert "Stage 0: prepare" not in out.stderr, "the shared data stage was done already"
     exp = work / "exp"
@@ -237,38 +189,3 @@ def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_ru
     assert "Made by `cd egs/indic && ./run_encoders.sh" in table and "tiny_noise: features" in table
     assert "## test_noisy: CER" in table and "## Effects with paired bootstrap 95% intervals" in table
     assert "`tiny_noise/" in table.split("## Effects")[1], "the augmented pair is compared too"
-
-
-def test_run_systems_compares_systems_against_both_baselines(micro_run):
-    """run_systems.sh on the micro data: four systems, the data stage skipped, one table with segments, whole
-    recordings and code-switched speech, the paired bootstrap intervals and the LM's perplexity per language."""
-    work, _ = micro_run
-    env = dict(os.environ, PATH=f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
-    cmd = [
-        "bash", str(RECIPE / "run_systems.sh"),
-        "--langs", " ".join(LANGS), "--systems", "rnnt_only ft_ce ft_ce_rnnt frozen_langid", "--epochs", "1",
-        "--baselines", "ft_ce", "--compare", "ft_ce:ft_ce_rnnt ft_ce:frozen_langid",
-        "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp_sys"),
-        "--results", str(work / "RESULTS_sys.md"), "--decode_args", "--ctc-weight 0 --max-new-tokens 8",
-        "--",
-        "--local_data_opts", f"--text_dir {work / 'text'} --train_utts 2 --dev_utts 1 --test_utts 1 --unseen_utts 1",
-        "--nbpe", "60", "--nj", "1", "--avg", "1",
-        "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
-        "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",
-    ]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-6000:]
-    assert "Stage 0: prepare" not in out.stderr, "the shared data stage was done already"
-    table = (work / "RESULTS_sys.md").read_text(encoding="utf-8")
-    assert "Made by `cd egs/indic && ./run_systems.sh --langs" in table.split("## Environments")[0], "no command on top"
-    for system in ("rnnt_only/rnnt_greedy", "ft_ce/llm_greedy", "ft_ce_rnnt/llm_greedy", "frozen_langid/llm_greedy"):
-        assert system in table, f"{system} row missing"
-    assert "rel. vs ft_ce" in table and "insertion rate" in table
-    for set_name in ("test", "test_long", "test_cs", "test_cs_long"):
-        assert f"## {set_name}: word insertion rate" in table, f"no insertion table for {set_name}"
-    assert "_langid-predicted|" in table, "the langID-prompt system is also decoded with the predicted language"
-    assert "|test|`ft_ce_rnnt/llm_greedy_" in table and "Effects with paired bootstrap" in table
-    assert (work / "RESULTS_sys_effects.png").is_file()
-    assert "## LM: held-out perplexity per language" in table and "|hi|" in table.split("## LM:")[1]
-    assert "|test|`lowres_hi0.1_ft_ce_rnnt/llm_greedy_" in table, "the low-resource pair is compared"
-

@@ -410,8 +410,9 @@ fi
 
 if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   log "Stage 9: decode ${test_sets} with ${decode_methods}"
-  # One torch thread per core at most: parallel jobs with default threading thrash on few cores.
-  decode_threads=$(( $(nproc) / nj ))
+  # One torch thread per core at most: parallel jobs with default threading thrash on few cores. The cores are
+  # the caller's OMP_NUM_THREADS where it sets one (a shared machine, or test workers side by side), else nproc.
+  decode_threads=$(( ${OMP_NUM_THREADS:-$(nproc)} / nj ))
   [ "${decode_threads}" -ge 1 ] || decode_threads=1
   for dset in ${test_sets}; do
     forms=segments

@@ -17,6 +17,14 @@ nbpe=5000                 # then only an upper bound): word pieces do not train 
 # 10-20 s train recordings, one speaker each: 3x the voices for the same speech (docs/convergence.md D2); 60 dev
 # utterances a language, not the preset's 20: the decoding's settings are chosen on dev (docs/convergence.md, part 20)
 local_data_opts="--preset mini --train_rec_seconds 10,20 --dev_utts 60"
+# the training set with a noise copy (another utterance or synthetic noise at 10-20 dB SNR, prefixasr/data/augment.py):
+# at equal steps it lowers dev CER on clean and on noisy speech, for the Conformer and for Whisper + adapter alike
+# (docs/convergence.md part 22, W2), so the epochs are halved: the same steps as 8 and 2 epochs of the clean set
+# (an --asr_args or --pretrain_args of yours replaces these; --train_augment "" trains on the clean set alone)
+train_augment=noise
+pretrain_args="train.num_epochs=4"   # stage 6 (conf/pretrain.yaml's 8 epochs over the clean set)
+asr_args="train.num_epochs=1"        # stage 7 (conf/train.yaml: 2 epochs over the clean set)
+avg=1                                # stage 7's last epochs averaged
 nj=$(nproc)               # decoding/feature jobs: one a core, each with one torch thread (4 on 2 cores: 20% slower)
 long_form_sets="test"     # whole recordings decoded for test only (test_unseen's would add a minute to the demo)
 # a character 6-gram (Kneser-Ney, counted in seconds over the LM's text) fused into the LLM's search: with greedy
@@ -36,6 +44,10 @@ cd "$(dirname "$0")"
   --valid_set "${valid_set}" \
   --test_sets "${test_sets}" \
   --noisy_sets "${noisy_sets}" \
+  --train_augment "${train_augment}" \
+  --pretrain_args "${pretrain_args}" \
+  --asr_args "${asr_args}" \
+  --avg "${avg}" \
   --local_data_opts "${local_data_opts}" \
   --bpe_type "${bpe_type}" \
   --nbpe "${nbpe}" \

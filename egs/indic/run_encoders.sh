@@ -53,7 +53,8 @@ feature_logs() {
 timing=""  # each system's encoder wall time: its feature stage (all sets) and its pre-training
 compare="" baseline=""  # pairs of systems with the same training set; the first system of all
 for aug in ${augments}; do
-  suffix="" aug_opts=(--avg "${avg}") first=""
+  # the clean set: not run.sh's default noise copy, and the configs' own epochs
+  suffix="" aug_opts=(--train_augment "" --pretrain_args "" --asr_args "" --avg "${avg}") first=""
   if [ "${aug}" != - ]; then
     suffix=_${aug//+/_}
     factor=1  # the training set's size with its copies: one copy per noise or reverb, two per speed (0.9x, 1.1x)

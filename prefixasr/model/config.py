@@ -86,6 +86,7 @@ MODEL_DEFAULTS: Dict[str, Any] = {
         "avg": 1,  # with an experiment dir: average this many last epochs
         "modules": ["encoder"],  # copied parts: encoder, encoder_ctc, lid_head, projector[.mlp], transducer, ...
         "freeze": [],  # parts kept frozen during training (e.g. [encoder])
+        "widen": [],  # parts of `modules` that may be narrower in the source (copied into the leading slice)
     },
     "rnnt": {
         "decoder_dim": 256,

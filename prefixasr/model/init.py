@@ -5,6 +5,13 @@ language ID); every prefix-LM system then starts its encoder (and optionally oth
 as the paper's systems start from a pretrained speech encoder. `model.init.path` is an experiment
 directory of ours (the last `avg` epochs are averaged) or a checkpoint file (`epoch-N.pt`, `avg-*.pt`,
 or a bare state dict).
+
+`model.init.widen` names copied parts that may be narrower in the source: a system on a pretrained LLM has a
+prefix as wide as that LLM (Gemma's 640) where the pre-training had 256, so the projector's last layer and the
+RNN-T that reads the prefix would otherwise start from scratch. Each such tensor is copied into the leading slice
+of the wider one (Net2Net-style): new output rows keep their fresh initialisation, and new input columns of the
+copied rows are zeroed, so the widened RNN-T reads the prefix's copied dimensions exactly as before and its first
+step is the pre-trained one.
 """
 from __future__ import annotations
 
@@ -34,19 +41,42 @@ def _part(model: nn.Module, name: str) -> nn.Module | None:
     return module
 
 
+def _widened(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """source copied into the leading slice of target (a 1-D bias or a 2-D weight no larger in any dimension),
+    the new input columns of the copied rows zeroed; None when source does not fit that way."""
+    if source.dim() != target.dim() or source.dim() not in (1, 2):
+        return None
+    if any(s > t for s, t in zip(source.shape, target.shape)):
+        return None
+    out = target.detach().clone()
+    if source.dim() == 1:
+        out[: source.size(0)] = source
+    else:
+        rows, cols = source.shape
+        out[:rows, :cols] = source
+        out[:rows, cols:] = 0.0
+    return out
+
+
 def initialise_from(model: nn.Module, init_cfg: Dict[str, Any]) -> List[str]:
     """Copy the parts named in init_cfg["modules"] from init_cfg["path"]; returns the parts copied.
 
-    Every tensor of a named part must exist with the same shape in the source: a silent partial copy
-    would leave a randomly initialised layer inside a "pretrained" encoder.
+    Every tensor of a named part must exist with the same shape in the source (or, for a part in
+    init_cfg["widen"], fit into the leading slice of the wider one): a silent partial copy would leave a
+    randomly initialised layer inside a "pretrained" encoder.
     """
     if not init_cfg.get("path"):
         return []
     parts = list(init_cfg["modules"])
     _check_parts(parts, "modules")
+    widen = list(init_cfg.get("widen") or [])
+    outside = [w for w in widen if w not in parts]
+    if outside:
+        raise ValueError(f"model.init.widen names {outside}, which model.init.modules does not copy")
     source = read_state_dict(init_cfg["path"], int(init_cfg.get("avg", 1)))
     target = model.state_dict()
     update: Dict[str, torch.Tensor] = {}
+    widened = 0
     for part in parts:
         if _part(model, part) is None:
             raise ValueError(f"model.init.modules names {part!r}, but this system has no {part}")
@@ -55,12 +85,19 @@ def initialise_from(model: nn.Module, init_cfg: Dict[str, Any]) -> List[str]:
         if missing:
             raise ValueError(f"model.init.path {init_cfg['path']} has no {part} weights (missing e.g. {missing[0]})")
         for k in keys:
-            if source[k].shape != target[k].shape:
+            if source[k].shape == target[k].shape:
+                update[k] = source[k]
+                continue
+            wide = _widened(source[k], target[k]) if part in widen else None
+            if wide is None:
                 raise ValueError(f"model.init: {k} has shape {tuple(source[k].shape)} in {init_cfg['path']} but "
-                                 f"{tuple(target[k].shape)} here: the two systems' {part} configs differ")
-            update[k] = source[k]
+                                 f"{tuple(target[k].shape)} here: the two systems' {part} configs differ"
+                                 + ("" if part in widen else f" (model.init.widen: [{part}] copies a narrower one)"))
+            update[k] = wide
+            widened += 1
     model.load_state_dict(update, strict=False)
-    logging.info("model.init: %s copied from %s (%d tensors)", ", ".join(parts), init_cfg["path"], len(update))
+    logging.info("model.init: %s copied from %s (%d tensors, %d of them widened)", ", ".join(parts),
+                 init_cfg["path"], len(update), widened)
     return parts
 
 
