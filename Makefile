@@ -6,9 +6,9 @@
 
 PY := tools/venv/bin/python
 PYTEST_ARGS ?=
-# pytest-xdist workers (auto: one a core; 0: no workers, one process); a test file stays on one worker, so the
-# recipe tests' shared micro run is made once
-TEST_WORKERS ?= auto
+# pytest-xdist workers: one a core, at most 4 (each holds its own torch; 0: no workers, one process); a test file
+# stays on one worker, so the recipe tests' shared micro run is made once
+TEST_WORKERS ?= $(shell n=$$(nproc); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: install test demo bench clean
 
