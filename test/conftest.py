@@ -1,5 +1,5 @@
 """Test-session settings: archives unpack into a throw-away cache, never the user's ~/.cache; under pytest-xdist
-(`make test` runs one worker a core) each worker's torch, and the recipe runs it starts, share the cores rather than
+(`make test` runs one worker a core, at most 4) each worker's torch, and the recipe runs it starts, share the cores rather than
 each taking all of them; the recipe modules, the longest, start first so the workers finish together."""
 import os
 

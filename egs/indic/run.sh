@@ -18,8 +18,9 @@ nbpe=5000                 # then only an upper bound): word pieces do not train 
 # utterances a language, not the preset's 20: the decoding's settings are chosen on dev (docs/convergence.md, part 20)
 local_data_opts="--preset mini --train_rec_seconds 10,20 --dev_utts 60"
 # the training set with a noise copy (another utterance or synthetic noise at 10-20 dB SNR, prefixasr/data/augment.py):
-# at equal steps it lowers dev CER on clean and on noisy speech, for the Conformer and for Whisper + adapter alike
-# (docs/convergence.md part 22, W2), so the epochs are halved: the same steps as 8 and 2 epochs of the clean set
+# at equal steps it lowers CER on noisy speech for the Conformer and for Whisper + adapter alike (docs/convergence.md
+# part 22, W2-W3); on the ten languages it costs ~1.5 points on clean test (part 23, D3). The epochs are halved: the
+# same steps as 8 and 2 epochs of the clean set
 # (an --asr_args or --pretrain_args of yours replaces these; --train_augment "" trains on the clean set alone)
 train_augment=noise
 pretrain_args="train.num_epochs=4"   # stage 6 (conf/pretrain.yaml's 8 epochs over the clean set)
