@@ -57,3 +57,22 @@ def test_prefix_scores_equal_brute_force():
     # a label the CTC never writes gets log zero
     fresh = CtcPrefixScorer(logp, lens, BLANK, EOS, unwritable=[EOS])
     assert float(fresh.score(torch.tensor([[1], [BLANK]]))[1, 0]) < -1e9
+
+
+def test_continuations_read_the_best_path_after_each_prefix():
+    """What the CTC reads next, for prefixes that end at different points of its best path (a label on two frames,
+    blanks between: 1 1 _ 2 2 _ 2 2 _ 1 1 _ _); a repeated label is read again only after its blank."""
+    spelled = [1, 2, 2, 1]
+    logp = torch.full((1, 13, V), -20.0)
+    logp[..., BLANK] = 0.0
+    for k, label in enumerate(spelled):
+        logp[:, 3 * k : 3 * k + 2, BLANK] = -20.0
+        logp[:, 3 * k : 3 * k + 2, label] = 0.0
+    scorer = CtcPrefixScorer(logp.log_softmax(-1), torch.tensor([13]), BLANK, EOS, unwritable=[EOS])
+    for k in range(len(spelled) + 1):
+        assert scorer.continuations() == [spelled[k:]], k
+        assert scorer.proposals() == [spelled[k] if k < len(spelled) else -1]
+        if k < len(spelled):
+            scorer.score(torch.tensor([[spelled[k]]]))
+            scorer.select(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long))
+    assert scorer.continuations(max_labels=1) == [[]]

@@ -214,6 +214,20 @@ def test_joint_ctc_decoding_writes_what_the_audio_holds(setup, beam):
         llm_beam(model, embeds, mask, limits, cfg)
 
 
+@pytest.mark.parametrize("beam", [1, 4])
+def test_ctc_proposals_reach_what_the_llms_best_tokens_miss(setup, beam):
+    """With only the LLM's best token (and EOS) to score, the joint search cannot write what the audio holds; the
+    CTC's proposal beside them gives it the way."""
+    model, prefix, plens, lang, embeds, mask = setup
+    spelled = [5, 9, 9, 12]
+    limits = [20] * 4
+    ctc = lambda: CtcPrefixScorer(_peaked_ctc(4, spelled), torch.full((4,), 24), 0, model.eos_id, [model.bos_id])
+    narrow = LlmSearchConfig(beam=beam, ctc_weight=0.9, ctc_candidates=1)
+    assert all(h != spelled for h in llm_beam(model, embeds, mask, limits, narrow, ctc=ctc()))
+    proposing = LlmSearchConfig(beam=beam, ctc_weight=0.9, ctc_candidates=1, ctc_propose=True)
+    assert llm_beam(model, embeds, mask, limits, proposing, ctc=ctc()) == [spelled] * 4
+
+
 def _ban_what_is_written(hyps, v, extra=()):
     """(B, V) masks that rule out, per row, every token the unmasked search wrote (plus `extra`)."""
     allowed = torch.ones(len(hyps), v, dtype=torch.bool)

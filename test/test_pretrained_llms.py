@@ -180,3 +180,59 @@ def test_learning_rates_per_parameter_group(tmp_path, corpus):
         assert not p.requires_grad or lr_of[id(p)] == want, name  # (every other LLM weight is frozen under LoRA)
     with pytest.raises(ValueError, match="no parameter under"):
         build_optimizer(model, 1.0, 0.0, (0.9, 0.98), {"decoder": 0.1})
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "qwen2"])
+def test_following_the_ctcs_proposals_writes_its_transcript_in_the_llms_tokens(tmp_path, corpus, arch):
+    """The CTC reads the project's units; its proposals, followed one at a time, are the LLM's own encoding of the
+    transcript, and the CTC reads nothing more at its end."""
+    from prefixasr.data.tokenizer import Tokenizer
+    from prefixasr.data.vocab import Vocabularies
+    from prefixasr.decode.ctc_prefix import CtcPrefixScorer
+    from prefixasr.decode.through_text import ThroughText
+
+    llm_tok = Tokenizer.load(write_tiny_llm(arch, tmp_path / arch, _texts(corpus) * 4))
+    units = Tokenizer.load(corpus["tokenizer"])
+    text = _texts(corpus)[3]
+    spelled = units.encode(text)
+    frames = 3 * len(spelled) + 2
+    logp = torch.full((1, frames, units.vocab_size), -20.0)
+    logp[..., 0] = 0.0  # blank between labels, two frames each
+    for k, label in enumerate(spelled):
+        logp[:, 3 * k : 3 * k + 2, 0] = -20.0
+        logp[:, 3 * k : 3 * k + 2, label] = 0.0
+    eos = llm_tok.eos_id
+    scorer = ThroughText(CtcPrefixScorer(logp.log_softmax(-1), torch.tensor([frames]), 0, -1),
+                         Vocabularies(llm_tok, units), eos)
+    written = []
+    while (tok := scorer.proposals()[0]) >= 0 and len(written) < 4 * len(spelled):
+        gain = scorer.score(torch.tensor([[tok, eos]]))
+        assert float(gain[0, 0]) > -1.0 > float(gain[0, 1])  # the proposal is what the audio holds; the end is not yet
+        scorer.select(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long))
+        written.append(tok)
+    assert written == llm_tok.encode(text) and llm_tok.decode(written) == text
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "qwen2"])
+def test_whitespace_after_whitespace_is_not_free_in_the_units(tmp_path, corpus, arch):
+    """A token that adds no units costs the units' scorers nothing; a second in a row is ruled out, or an LLM could
+    write spaces to its token limit and never read the rest of the audio."""
+    from prefixasr.data.tokenizer import Tokenizer
+    from prefixasr.data.vocab import Vocabularies
+    from prefixasr.decode.ctc_prefix import LOG_ZERO, CtcPrefixScorer
+    from prefixasr.decode.through_text import ThroughText
+
+    llm_tok = Tokenizer.load(write_tiny_llm(arch, tmp_path / arch, _texts(corpus) * 4))
+    units = Tokenizer.load(corpus["tokenizer"])
+    word = _texts(corpus)[0].split()[0]
+    *first, space = llm_tok.encode(word + " ")
+    assert llm_tok.decode([space]).strip() == ""
+    logp = torch.randn(1, 30, units.vocab_size).log_softmax(-1)
+    scorer = ThroughText(CtcPrefixScorer(logp, torch.tensor([30]), 0, -1), Vocabularies(llm_tok, units),
+                         llm_tok.eos_id)
+    for tok in first + [space]:
+        gain = scorer.score(torch.tensor([[tok]]))
+        assert float(gain) > LOG_ZERO / 2
+        scorer.select(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long))
+    assert float(gain) == 0.0  # the space alone adds no units: the next word's "▁" is scored with that word
+    assert float(scorer.score(torch.tensor([[space]]))) <= LOG_ZERO / 2

@@ -71,3 +71,14 @@ def test_show_results_compares_pairs_with_intervals_and_perplexity(tmp_path):
     assert (tmp_path / "RESULTS_effects.png").read_bytes()[:4] == b"\x89PNG"
     assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--compare", "ft_ce-ft_ce_rnnt"]) == 1
     assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--compare", "ft_ce:nope"]) == 1
+
+
+def test_systems_with_their_own_decode_settings_are_paired_by_search():
+    """Each system decoded with its own decode block (Gemma's ctc weight, the small LM's) still pairs, by its search and
+    long-form split, never across them."""
+    own = show_results._search("llm_beam_epoch-last_avg-2_beam-4_ctc-0.8-propose_ngram-0.7_wip-1_script-mask")
+    assert own == show_results._search("llm_beam_epoch-last_avg-2_beam-4_ctc-0.5_ngram-0.7_wip-3_script-mask")
+    assert own == ("llm_beam", "")
+    long = show_results._search("llm_beam_epoch-last_avg-2_beam-4_longform-pauses_ctc-0.5_script-mask")
+    assert long == ("llm_beam", "longform-pauses") != own
+    assert show_results._search("rnnt_greedy_epoch-last_avg-2_script-mask") != own

@@ -97,7 +97,7 @@ def set_name_of(cuts_path: Path) -> str:
 
 def settings_suffix(args: argparse.Namespace, avg: int) -> str:
     """icefall-style tag for file names:
-    llm_beam_epoch-20_avg-5_beam-4[_longform-30-5][_langid-predicted][_ctc-0.5][_ngram-0.3][_wip-2][_script-mask]."""
+    llm_beam_epoch-20_avg-5_beam-4[_longform-30-5][_langid-predicted][_ctc-0.5[-propose]][_ngram-0.3][_wip-2][_script-mask]."""
     parts = [args.method, f"epoch-{args.epoch if args.epoch is not None else 'last'}", f"avg-{avg}"]
     if args.method.endswith("beam"):
         parts.append(f"beam-{args.beam}")
@@ -106,7 +106,7 @@ def settings_suffix(args: argparse.Namespace, avg: int) -> str:
     if args.langid == "predicted":
         parts.append("langid-predicted")
     if args.ctc_weight > 0 and args.method.startswith("llm"):
-        parts.append(f"ctc-{args.ctc_weight:g}")
+        parts.append(f"ctc-{args.ctc_weight:g}" + ("-propose" if args.ctc_propose else ""))
     if args.ngram_weight > 0 and args.method.startswith("llm"):
         parts.append(f"ngram-{args.ngram_weight:g}")
     if args.word_penalty and args.method.startswith("llm"):  # negative: a word bonus, named too
@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     args.ngram_weight = dec.opts.llm.ngram_weight  # likewise decode.ngram_weight
     args.ngram = dec.opts.ngram  # the file fused in (given, or the experiment's own)
     args.word_penalty = dec.opts.llm.word_penalty  # likewise decode.word_penalty
+    args.ctc_propose = dec.opts.llm.ctc_propose  # likewise decode.ctc_propose
     args.split = dec.resolve_split(args.split) if args.long_form else args.split
     decode_dir = args.decode_dir or args.exp_dir / (
         f"decode_{set_name}_{args.method}" + (f"_{args.suffix}" if args.suffix else ""))
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
                                                       "repetition_penalty", "length_penalty", "ctc_weight",
                                                       "ctc_candidates", "max_sym_per_frame", "split", "window",
                                                       "overlap", "script_mask", "ngram_weight", "ngram",
-                                                      "word_penalty")}}
+                                                      "word_penalty", "ctc_propose")}}
     writer = DecodeDirWriter(decode_dir, args.job_index, args.num_jobs, settings=info)
 
     cuts = CutSet.from_file(args.cuts).to_eager()

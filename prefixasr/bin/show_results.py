@@ -19,7 +19,8 @@ hallucination shares; then a word insertion-rate table: insertions / reference w
 next to it (`<output stem>_<set>_wer.png`); then the training curves: each system's dev CER per epoch from
 `<system>/history.json`, and their plot (`<output stem>_curves.png`).
 With --compare BASE:SYSTEM, the relative WER and CER change of SYSTEM against BASE on every test set and decode
-setting both have, with a paired bootstrap 95% interval (prefixasr/scoring/effects.py) and a forest plot
+setting both have (else each with its own settings of the same search: its decode block's), with a paired
+bootstrap 95% interval (prefixasr/scoring/effects.py) and a forest plot
 (`<output stem>_effects.png`); with --lm-perplexity, the LM's held-out perplexity per language
 (prefixasr.bin.lm_perplexity's JSON).
 A baseline is a system (exp sub-directory) or system/setting; a row is compared with the baseline's
@@ -68,16 +69,25 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _search(setting: str) -> tuple[str, str]:
+    """A decode setting's method and long-form split ("llm_beam_epoch-last_..._longform-pauses_..." ->
+    ("llm_beam", "longform-pauses"))."""
+    form = next((p for p in setting.split("_") if p.startswith("longform")), "")
+    return setting.split("_epoch-")[0], form
+
+
 def comparisons(rows: list[Row], pairs: list[str], num_samples: int) -> list[Comparison]:
-    """One Comparison per pair, test set, decode setting both systems have, and unit (WER, CER)."""
+    """One Comparison per pair, test set, decode setting (or search) both systems have, and unit (WER, CER)."""
     out = []
     for pair in pairs:
         base, _, system = pair.partition(":")
         for r in rows:
             if r.system != system:
                 continue
-            b = next((x for x in rows if x.system == base and x.set_name == r.set_name and x.setting == r.setting),
-                     None)
+            same = [x for x in rows if x.system == base and x.set_name == r.set_name]
+            # the same settings; else the same search, each system with its own decode block's settings
+            b = next((x for x in same if x.setting == r.setting), None) or next(
+                (x for x in same if _search(x.setting) == _search(r.setting)), None)
             if b is None:
                 continue
             for unit in ("word", "char"):

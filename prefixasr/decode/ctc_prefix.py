@@ -78,6 +78,30 @@ class CtcPrefixScorer:
         self.psi, self.last = psi[rows, cols], cands[rows, cols]
         self._pending = None
 
+    def continuations(self, max_labels: int = 24) -> List[List[int]]:
+        """Each row's next labels as the CTC reads them: its best path collapsed, from the frame after the one
+        where the row's prefix most likely ends (the peak of r, which holds through the blanks after a prefix's
+        last label and falls at the next label's frame). A label repeated across that frame is not read twice.
+        The search proposes what these say when the LLM's own best tokens miss it (llm_search.py)."""
+        best = self.x.argmax(-1)  # (N, T)
+        ends = torch.logaddexp(self.r[..., 0], self.r[..., 1]).argmax(1)  # (N,)
+        out: List[List[int]] = []
+        for path, end, last in zip(best.tolist(), ends.tolist(), self.last.tolist()):
+            prev, labels = (path[end], []) if last >= 0 else (self.blank_id, [])
+            for lab in path[end + 1 if last >= 0 else 0:]:
+                if lab != prev and lab != self.blank_id:
+                    labels.append(lab)
+                    if len(labels) == max_labels:
+                        break
+                prev = lab
+            out.append(labels)
+        return out
+
+    def proposals(self) -> List[int]:
+        """Each row's next label by the CTC's best path (-1 where it reads nothing more): the LLM's token itself
+        when the two share one vocabulary."""
+        return [c[0] if c else -1 for c in self.continuations(1)]
+
     # ---- sequences of labels (the LLM's tokens scored through their text: through_text.py) ----------------------
     def _rows(self, idx: torch.Tensor, from_root: Optional[torch.Tensor] = None) -> "CtcPrefixScorer":
         """A scorer over rows `idx` of this one; rows where `from_root` is set start again from the empty prefix."""

@@ -72,6 +72,9 @@ class Decoder:
         if opts.llm.word_penalty is None:
             penalty = float(system.get("word_penalty", 0.0))
             opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, word_penalty=penalty))
+        if opts.llm.ctc_propose is None:
+            propose = bool(system.get("ctc_propose", False))
+            opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ctc_propose=propose))
         opts, self.ngram = _resolve_ngram(opts, loaded)
         self.opts, self.langid, self.device = opts, langid, device
         self.frame_shift = FRAME_SHIFT  # seconds a feature frame (decode_cuts: the cuts' own; 20 ms for cached outputs)

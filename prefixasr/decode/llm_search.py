@@ -38,6 +38,9 @@ class LlmSearchConfig:
     ngram_weight: float = 0.0  # shallow fusion: + w log P_ngram(token | history) for each candidate (`ngram.py`)
     word_penalty: Optional[float] = None  # subtracted from the score of each token that begins a word; None: the
     # system config's decode.word_penalty, resolved by decode.decoder.Decoder (the search reads None as 0)
+    ctc_propose: Optional[bool] = None  # joint decoding: also score the token the CTC's best path reads next (an
+    # LLM of 262k tokens that strays from its prefix often has none of the right ones among its best 8); None: the
+    # system config's decode.ctc_propose, resolved by decode.decoder.Decoder (the search reads None as off)
 
 
 def token_limits(prefix_lens: torch.Tensor, cfg: LlmSearchConfig) -> List[int]:
@@ -148,16 +151,24 @@ def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequen
 def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram: Optional[NgramScorer],
                       cfg: LlmSearchConfig, eos_id: int,
                       costs: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(N, V) LLM log-probs -> (N, C) joint scores and their tokens: each row's best LLM tokens and EOS (`costs`:
-    each token's word insertion penalty)."""
+    """(N, V) LLM log-probs -> (N, C) joint scores and their tokens: each row's best LLM tokens, the CTC's proposal
+    (cfg.ctc_propose) and EOS (`costs`: each token's word insertion penalty)."""
     pre = logp.clone()
     pre[:, eos_id] = -math.inf  # always a candidate, once
     top = pre.topk(min(cfg.ctc_candidates, pre.size(-1) - 1), dim=-1).indices
-    cands = torch.cat([top, torch.full_like(top[:, :1], eos_id)], 1)
+    eos = torch.full_like(top[:, :1], eos_id)
+    unused = None
+    if cfg.ctc_propose and ctc is not None:
+        proposed = torch.tensor(ctc.proposals(), dtype=torch.long, device=logp.device)[:, None]
+        unused = (proposed < 0) | (proposed == eos_id) | (proposed == top).any(1, keepdim=True)
+        top = torch.cat([top, torch.where(unused, eos, proposed)], 1)  # a placeholder where unused, never chosen
+    cands = torch.cat([top, eos], 1)
     w = cfg.ctc_weight or 0.0
     score = (1 - w) * logp.gather(1, cands)
     if ctc is not None:
         score = score + w * ctc.score(cands)
+    if unused is not None:
+        score[:, -2:-1] = score[:, -2:-1].masked_fill(unused, -math.inf)
     if ngram is not None:
         score = score + cfg.ngram_weight * ngram.score(cands)
     if costs is not None:

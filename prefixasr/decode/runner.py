@@ -58,6 +58,9 @@ def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
     group.add_argument("--ctc-candidates", type=int, default=8,
                        help="llm_* with --ctc-weight/--ngram-weight: the LLM's best tokens per hypothesis that the "
                             "CTC and the n-gram score each step")
+    group.add_argument("--ctc-propose", type=_yes_no, default=None, metavar="true|false",
+                       help="llm_* with --ctc-weight: also score the token the CTC's best path reads next, beside the "
+                            "LLM's best ones (default: the system config's decode.ctc_propose, else false)")
     group.add_argument("--ngram", default=None,
                        help="llm_*: an n-gram LM file (prefixasr.bin.train_ngram) for shallow fusion (default: the "
                             "experiment's own, when its config sets decode.ngram)")
@@ -79,7 +82,7 @@ def options_from_args(args) -> DecodeOptions:
     """DecodeOptions from the arguments that add_search_arguments declared."""
     llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty, args.beam,
                           args.length_penalty, args.ctc_weight, args.ctc_candidates, args.ngram_weight,
-                          args.word_penalty)
+                          args.word_penalty, args.ctc_propose)
     return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame, script_mask=args.script_mask,
                          ngram=args.ngram)
 

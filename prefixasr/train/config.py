@@ -62,6 +62,9 @@ DECODE_DEFAULTS: Dict[str, Any] = {
     # LLM methods: weight of the encoder CTC's prefix score in joint decoding (ESPnet's ctc_weight; needs the
     # LLM to write the CTC's characters). The per-epoch dev CER always shows the LLM alone.
     "ctc_weight": 0.0,
+    # ... and beside the LLM's best tokens, the one the CTC's best path reads next (a pretrained LLM's large
+    # vocabulary: conf/llm/)
+    "ctc_propose": False,
     # LLM and RNN-T methods: each utterance writes only tokens of its language's script, or Latin
     # (prefixasr/decode/script_mask.py); the language is the given one, or the LID head's with --langid predicted.
     "script_mask": False,
