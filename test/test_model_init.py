@@ -3,6 +3,7 @@ corpus and logs its dev CER per epoch; a prefix system starts from it (copied, o
 bad init configs fail with a message naming the part or tensor."""
 import copy
 import json
+import logging
 
 import pytest
 import torch
@@ -143,3 +144,17 @@ def test_widen_copies_a_narrower_rnnt_that_computes_what_it_did(tmp_path):
     assert torch.count_nonzero(wide.transducer.joiner.encoder_proj.weight[:, 6:]) == 0
     # the new dimensions are not dead: the LLM reads them, and training can teach the RNN-T to
     assert torch.count_nonzero(fresh_rows) == fresh_rows.numel()
+
+
+def test_a_part_the_system_does_not_have_is_left_out_and_logged(tmp_path, caplog):
+    """A block layered over every system (conf/llm/gemma3_270m.yaml copies the RNN-T) also fits a system without one."""
+    from prefixasr.model.init import initialise_from
+    source = _PrefixAndTransducer(6)
+    torch.save(source.state_dict(), tmp_path / "src.pt")
+    no_rnnt = _PrefixAndTransducer(6)
+    no_rnnt.transducer = None
+    init = {"path": str(tmp_path / "src.pt"), "modules": ["projector.mlp", "transducer"], "widen": ["transducer"]}
+    with caplog.at_level(logging.INFO):
+        assert initialise_from(no_rnnt, init) == ["projector.mlp"]
+    assert "transducer not copied: this system has none" in caplog.text
+    assert torch.equal(no_rnnt.projector.mlp[2].weight, source.projector.mlp[2].weight)
