@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -15,6 +15,7 @@ from prefixasr.common import PathLike
 
 _EPOCH_RE = re.compile(r"^epoch-(\d+)\.pt$")
 _STEP_RE = re.compile(r"^checkpoint-(\d+)\.pt$")
+_AVG_RE = re.compile(r"^avg-(\d+)-(\d+)\.pt$")
 
 
 def load_checkpoint(path: PathLike) -> Dict[str, Any]:
@@ -29,32 +30,59 @@ def step_checkpoints(exp_dir: PathLike) -> Dict[int, Path]:
     return {int(m.group(1)): p for p in Path(exp_dir).glob("checkpoint-*.pt") if (m := _STEP_RE.match(p.name))}
 
 
+def kept_averages(exp_dir: PathLike) -> Dict[Tuple[int, int], Path]:
+    """The averages stage 8 wrote, avg-<first>-<last>.pt, by (first, last) epoch."""
+    return {(int(m.group(1)), int(m.group(2))): p for p in Path(exp_dir).glob("avg-*-*.pt")
+            if (m := _AVG_RE.match(p.name))}
+
+
 def find_checkpoints(exp_dir: PathLike, epoch: Optional[int] = None, avg: int = 1) -> List[Path]:
-    """epoch-(N-avg+1) .. epoch-N (N = newest when None); the newest checkpoint-K.pt when no epoch exists."""
+    """epoch-(N-avg+1) .. epoch-N (N = newest when None); their kept average avg-<first>-<N>.pt alone once those
+    epoch files are deleted (a fine-tuned LLM's are GBs each); the newest checkpoint-K.pt when no epoch exists."""
     epochs = epoch_checkpoints(exp_dir)
-    if not epochs:
+    averages = kept_averages(exp_dir) if avg > 1 else {}
+    if not epochs and not averages:
         steps = step_checkpoints(exp_dir)
         if epoch is None and steps:
             return [steps[max(steps)]]
         raise FileNotFoundError(f"no epoch-N.pt checkpoints in {exp_dir}")
-    last = max(epochs) if epoch is None else epoch
+    last = max([*epochs, *(b for _, b in averages)]) if epoch is None else epoch
     wanted = list(range(last - avg + 1, last + 1))
     missing = [e for e in wanted if e not in epochs]
+    if missing and (wanted[0], last) in averages:
+        return [averages[(wanted[0], last)]]
     if missing or avg < 1:
         raise FileNotFoundError(f"cannot average epochs {wanted} in {exp_dir}: missing {missing}")
     return [epochs[e] for e in wanted]
 
 
+def _identity(t: torch.Tensor) -> tuple:
+    """Equal for two names of one tensor (an LLM's tied input and output embeddings), also after torch.load."""
+    if not t.numel():
+        return (id(t),)
+    return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+
+
+def distinct_tensors(state: Dict[str, torch.Tensor]) -> List[torch.Tensor]:
+    """The tensors of a state dict, each once however many names it has."""
+    return list({_identity(t): t for t in state.values()}.values())
+
+
 def average_state_dicts(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    """Element-wise mean of floating tensors (in float64, cast back); integer buffers from the last."""
+    """Element-wise mean of floating tensors (in float64, cast back); integer buffers from the last. A tensor
+    the last state holds under two names stays one tensor (saved once, not twice: Gemma's 168M-entry embedding)."""
     n = len(states)
     out: Dict[str, torch.Tensor] = {}
+    done: Dict[tuple, torch.Tensor] = {}
     for key, last in states[-1].items():
-        if last.is_floating_point():
+        ident = _identity(last)
+        if ident in done:
+            out[key] = done[ident]
+        elif last.is_floating_point():
             acc = sum(s[key].double() for s in states)
-            out[key] = (acc / n).to(last.dtype)
+            out[key] = done[ident] = (acc / n).to(last.dtype)
         else:
-            out[key] = last.clone()
+            out[key] = done[ident] = last.clone()
     return out
 
 

@@ -284,3 +284,36 @@ def test_aligned_positions_train_and_search_agree():
         emb, m, start = model._assemble(prefix, plens, lang[:1], text, torch.tensor([len(hyp) + 1]), left_pad=False)
         logits = model.llm(inputs_embeds=emb, attention_mask=m, position_ids=model.position_ids(m, start, plens)).logits
         assert logits[0, int(start[0]): int(start[0]) + len(hyp)].argmax(-1).tolist() == hyp
+
+
+def test_the_ctc_text_follows_the_prefix_in_the_llms_tokens():
+    from prefixasr.model.projector import ctc_best_path
+
+    labels = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 3], [0, 0, 4, 4, 4, 0, 0, 0]])
+    assert ctc_best_path(labels, torch.tensor([7, 8]), blank_id=0) == [[1, 1, 2], [4]]
+    over = dict(projector={"stack": 1, "compress": "ctc"}, loss={"encoder_ctc_weight": 0.5},
+                encoder_ctc={"vocab_size": 6, "blank_id": 0})
+    model = _model(**over)
+    feats, lens, targets, lang = fake_batch()
+    with torch.no_grad():
+        model.encoder_ctc.proj.bias[0] = -5.0  # a random CTC that says something
+        enc, enc_lens, prefix, plens = model._encode(feats, lens)
+        base, base_lens = model.llm_prefix(enc, enc_lens, prefix, plens)
+        said = ctc_best_path(model.ctc_logits(enc).argmax(-1), enc_lens, model.encoder_ctc.blank_id)
+        assert any(said), "the check below needs a CTC that says something"
+        model.ctc_text = lambda chars: [VOCAB - 1 - c for c in chars] + [7]  # characters -> "the LLM's tokens"
+        got, got_lens = model.llm_prefix(enc, enc_lens, prefix, plens)
+        for i, chars in enumerate(said):
+            n, ids = int(base_lens[i]), torch.tensor(model.ctc_text(chars))
+            assert int(got_lens[i]) == n + len(ids)
+            assert torch.equal(got[i, :n], base[i, :n])  # the speech prefix as it was, then the CTC's text
+            assert torch.equal(got[i, n: n + len(ids)], model.embed_tokens(ids))
+            assert not got[i, n + len(ids):].any()
+        chars = [[1, 2], [3], [4, 5, 1]]
+        loss, stats = model(feats, lens, targets, lang, step=5, char_targets=chars)
+        assert torch.isfinite(loss) and stats["ce"] > 0
+    with pytest.raises(ValueError, match="ctc_text needs the LLM's tokenizer"):
+        build_model(tiny_config(projector={"ctc_text": True}, loss={"encoder_ctc_weight": 0.5},
+                                encoder_ctc={"vocab_size": 6, "blank_id": 0}), VOCAB, NUM_LANGS)
+    with pytest.raises(ValueError, match="encoder_ctc_weight > 0"):
+        build_model(tiny_config(projector={"ctc_text": True}), VOCAB, NUM_LANGS)

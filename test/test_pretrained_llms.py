@@ -18,10 +18,10 @@ from prefixasr.model import load_model
 
 torch.set_num_threads(1)
 
-SETTINGS = {  # arch -> how the LLM trains, which units the token bridge carries
+SETTINGS = {  # arch -> how the LLM trains, which units the token bridge carries, whether the CTC's text follows
     "gemma3": {"llm": {"lora": {"rank": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}},
-               "bridge": "rnnt"},
-    "qwen2": {"llm": {"freeze": True}, "bridge": "ctc"},
+               "bridge": "rnnt", "ctc_text": False},
+    "qwen2": {"llm": {"freeze": True}, "bridge": "ctc", "ctc_text": True},
 }
 
 
@@ -46,7 +46,7 @@ def _system(tmp_path, corpus, arch):
     s = SETTINGS[arch]
     cfg["model"]["llm"] = {"type": "pretrained", "path": str(llm_dir), **s["llm"]}
     cfg["model"]["loss"].update(encoder_ctc_weight=0.3, lid_weight=0.2)
-    cfg["model"]["projector"]["token_bridge"] = s["bridge"]
+    cfg["model"]["projector"].update(token_bridge=s["bridge"], ctc_text=s["ctc_text"])
     cfg["decode"] = {"method": "llm_beam", "ctc_weight": 0.3, "script_mask": True, "word_penalty": 0.5,
                      "ngram": str(ngram), "ngram_weight": 0.2}
     exp = tmp_path / "exp"
@@ -66,6 +66,11 @@ def test_train_decode_pack_and_reload(tmp_path, corpus, arch):
     loaded = load_model(exp)
     model = loaded.model
     assert model.transducer.joiner.output_linear.out_features == 24  # the units, not the LLM's tokens
+    if SETTINGS[arch]["ctc_text"]:  # the encoder CTC's characters, read as the LLM's own tokens of their text
+        text = _texts(corpus)[0]
+        chars = loaded.char_tokenizer.encode(text)
+        assert loaded.vocabs.chars_to_llm(chars) == loaded.tokenizer.encode(loaded.char_tokenizer.decode(chars))
+        assert model.ctc_text is not None and model.ctc_text(chars) != chars
     assert model.llm.get_input_embeddings().num_embeddings == loaded.tokenizer.vocab_size > 24
     # the LLM's weights that do not train are kept once, in its own directory
     state = load_checkpoint(exp / "epoch-2.pt")["model"]

@@ -30,6 +30,21 @@ def test_show_results(tmp_path):
     assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--baseline", "nope"]) == 1
 
 
+def test_show_results_keeps_hand_written_sections(tmp_path):
+    exp = tmp_path / "exp"
+    _decode_dir(exp, "base", {"u1": "a b x y", "u2": "क ख ग घ"})
+    out = tmp_path / "RESULTS.md"
+    notes = "## In short (today)\n- base reads hi at 50% WER\n\n- a second point"
+    out.write_text(f"# RESULTS\n\nMade by an old command.\n\n{notes}\n\n## test: WER (%)\nold table\n", encoding="utf-8")
+    argv = ["--exp-root", str(exp), "--output", str(out), "--no-charts", "--preamble", "Made by a new command."]
+    assert show_results.main(argv + ["--keep", "In short"]) == 0
+    md = out.read_text(encoding="utf-8")
+    assert md.startswith(f"# RESULTS\n\nMade by a new command.\n\n{notes}\n\n## Environments")
+    assert "old table" not in md and "old command" not in md
+    assert show_results.main(argv) == 0  # without --keep the file is made anew
+    assert "In short" not in out.read_text(encoding="utf-8")
+
+
 def _scores_json(root, system, per_lang, ins=True):
     """A hand-made scores.json: per_lang = {lang: (wer %, cer %, inserted words, reference words)}."""
     import json

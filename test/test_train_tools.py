@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from prefixasr.bin import average_checkpoints, train_lm
-from prefixasr.checkpoints import average_state_dicts, find_checkpoints, read_state_dict
+from prefixasr.checkpoints import average_state_dicts, distinct_tensors, find_checkpoints, read_state_dict
 from prefixasr.train.config import load_config, parse_overrides
 from test_train_fixtures import make_corpus
 
@@ -69,6 +69,20 @@ def test_average_checkpoints_tool(tmp_path):
     assert float(out["w"]) == 2.5
 
 
+def test_averaging_keeps_tied_weights_one_tensor(tmp_path):
+    states = []
+    for e in (1, 2):
+        emb = torch.full((3, 2), float(e))
+        states.append({"embed.weight": emb, "lm_head.weight": emb, "bias": torch.full((2,), float(e))})
+        torch.save(states[-1], tmp_path / f"s{e}.pt")
+    loaded = [torch.load(tmp_path / f"s{e}.pt") for e in (1, 2)]  # torch.save keeps the tie
+    out = average_state_dicts(loaded)
+    assert out["embed.weight"] is out["lm_head.weight"] and float(out["embed.weight"][0, 0]) == 1.5
+    assert len(distinct_tensors(out)) == 2 and len(distinct_tensors({"a": torch.zeros(2), "b": torch.zeros(2)})) == 2
+    torch.save(out, tmp_path / "avg.pt")  # saved once: about the size of one state, not 1.75x (Gemma's tied embedding)
+    assert (tmp_path / "avg.pt").stat().st_size < 1.2 * (tmp_path / "s1.pt").stat().st_size
+
+
 def test_reading_weights_uses_the_averaged_file_while_it_is_current(tmp_path):
     import os
 
@@ -82,6 +96,21 @@ def test_reading_weights_uses_the_averaged_file_while_it_is_current(tmp_path):
     later = (tmp_path / "avg-1-2.pt").stat().st_mtime + 10
     os.utime(tmp_path / "epoch-2.pt", (later, later))
     assert float(read_state_dict(tmp_path, avg=2)["w"]) == 1.5
+
+
+def test_the_kept_average_stands_in_for_deleted_epoch_files(tmp_path):
+    for e in (1, 2):
+        torch.save({"model": {"w": torch.tensor([float(e)])}}, tmp_path / f"epoch-{e}.pt")
+    assert average_checkpoints.main(["--exp-dir", str(tmp_path), "--avg", "2"]) == 0
+    for e in (1, 2):  # a fine-tuned LLM's epoch files are GBs each: deleted once averaged
+        (tmp_path / f"epoch-{e}.pt").unlink()
+    assert [p.name for p in find_checkpoints(tmp_path, avg=2)] == ["avg-1-2.pt"]
+    assert float(read_state_dict(tmp_path, avg=2)["w"]) == 1.5
+    assert float(read_state_dict(tmp_path, avg=2, epoch=2)["w"]) == 1.5
+    assert average_checkpoints.main(["--exp-dir", str(tmp_path), "--avg", "2"]) == 0  # kept already
+    for epoch, avg in ((None, 1), (2, 1), (3, 2), (None, 3)):  # what the average does not hold is still missing
+        with pytest.raises(FileNotFoundError):
+            find_checkpoints(tmp_path, epoch=epoch, avg=avg)
 
 
 def test_config_includes_and_overrides(tmp_path):

@@ -52,5 +52,6 @@ log "scoring and ${results}"
 preamble="Made by \`cd egs/indic && ${command_line% }\` in $((SECONDS / 60)) min on $(nproc) CPU cores (stages an earlier run finished are skipped, not counted)."
 # shellcheck disable=SC2086
 ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" --preamble "${preamble}" \
+  --keep "In short" \
   --baseline small_lm --compare ${compare}
 log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s: ${results}"

@@ -98,5 +98,6 @@ ppl=()  # stage 5 measures it; not when the LM came by --pretrained_lm
 [ -f "${exp_dir}/lm/perplexity.json" ] && ppl=(--lm-perplexity "${exp_dir}/lm/perplexity.json")
 # shellcheck disable=SC2086
 ${python} -m prefixasr.bin.show_results --exp-root "${exp_dir}" --output "${results}" --preamble "${preamble}" \
+  --keep "In short" \
   --baseline ${baselines} --compare ${compare} "${ppl[@]}"
 log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s: ${results}"

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging()
     paths = find_checkpoints(args.exp_dir, epoch=args.epoch, avg=args.avg)  # for the name; read_state_dict averages
+    if not args.out and len(paths) == 1 and paths[0].name.startswith("avg-"):
+        logging.info("%s is kept already (its epoch files are gone)", paths[0])
+        return 0
     out = args.out or averaged_path(paths)
     weights = read_state_dict(args.exp_dir, avg=args.avg, epoch=args.epoch)
     atomic_save_torch({"model": weights, "averaged": [p.name for p in paths]}, out)

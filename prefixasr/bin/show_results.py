@@ -25,6 +25,7 @@ bootstrap 95% interval (prefixasr/scoring/effects.py) and a forest plot
 (prefixasr.bin.lm_perplexity's JSON).
 A baseline is a system (exp sub-directory) or system/setting; a row is compared with the baseline's
 row of the same decode setting when there is one, else with the baseline's first row.
+With --keep, hand-written sections of the file being replaced (its "## In short", say) stay under the preamble.
 Exit status: 0 ok, 1 no scored decode dir found or an unknown baseline.
 """
 from __future__ import annotations
@@ -54,6 +55,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", type=Path, default=Path("RESULTS.md"), help="markdown file to write")
     g.add_argument("--preamble", default="",
                    help="markdown put under the title, e.g. the command that made the file and its wall time")
+    g.add_argument("--keep", nargs="+", default=[], metavar="HEADING",
+                   help="hand-written '## ' sections of the existing output whose headings start with HEADING "
+                        "(e.g. 'In short') are kept, under the preamble; the rest of the file is made anew")
     g.add_argument("--no-charts", dest="charts", action="store_false", help="do not draw the PNG bar charts")
     t = p.add_argument_group("table")
     t.add_argument("--baseline", nargs="+", default=None, metavar="SYSTEM",
@@ -74,6 +78,21 @@ def _search(setting: str) -> tuple[str, str]:
     ("llm_beam", "longform-pauses"))."""
     form = next((p for p in setting.split("_") if p.startswith("longform")), "")
     return setting.split("_epoch-")[0], form
+
+
+def kept_sections(path: Path, headings: list[str]) -> str:
+    """The '## ' sections of an earlier results file whose headings start with one of `headings`, as written
+    (each runs to the next '## ' heading)."""
+    if not headings or not path.is_file():
+        return ""
+    kept: list[str] = []
+    keep = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            keep = line[3:].startswith(tuple(headings))
+        if keep:
+            kept.append(line)
+    return "\n".join(kept).strip()
 
 
 def comparisons(rows: list[Row], pairs: list[str], num_samples: int) -> list[Comparison]:
@@ -124,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.charts and histories:
         curves_png = args.output.with_name(f"{args.output.stem}_curves.png")
         curves_chart(histories, curves_png)
-    text = markdown(rows, args.baseline, charts, repo_dir=Path(__file__).resolve().parent, preamble=args.preamble)
+    kept = kept_sections(args.output, args.keep)
+    if args.keep and not kept and args.output.is_file():
+        log.warning("%s has no section headed %s to keep", args.output, " or ".join(map(repr, args.keep)))
+    preamble = "\n\n".join(p for p in (args.preamble.strip(), kept) if p)
+    text = markdown(rows, args.baseline, charts, repo_dir=Path(__file__).resolve().parent, preamble=preamble)
     try:
         comps = comparisons(rows, args.compare, args.bootstrap_samples)
     except ValueError as err:

@@ -10,7 +10,8 @@ Everything that crosses between them goes through text, here and nowhere else:
   - targets: each transcript encoded once per vocabulary (`encode`);
   - search: the LLM's hypotheses scored by the unit-level CTC and n-gram through their text (`llm_to_units`);
   - the token bridge: a unit's soft transcript in the LLM's embedding space is the mean of the LLM's embeddings
-    of the unit's text (`unit_token_map`).
+    of the unit's text (`unit_token_map`);
+  - the CTC's transcript after the prefix: the encoder CTC's characters as the LLM's tokens (`chars_to_llm`).
 With the recipe's own LM both are one sentencepiece model (`shared`) and every crossing is the identity.
 """
 from __future__ import annotations
@@ -74,6 +75,12 @@ class Vocabularies:
             if len(self._encode_cache) > 200_000:  # a long search: keep memory bounded
                 self._encode_cache.clear()
         return got
+
+    def chars_to_llm(self, char_ids: Sequence[int]) -> List[int]:
+        """The LLM's own tokens of what the encoder CTC's characters say (model.projector.ctc_text)."""
+        if self.chars is None:
+            raise ValueError("no character tokenizer (data.char_tokenizer) to read the encoder CTC's labels with")
+        return self.llm.encode(self.chars.decode(char_ids))
 
     def unit_token_map(self, units: Tokenizer, width: int = 8) -> Tuple[torch.Tensor, torch.Tensor]:
         """(U, L) LLM token ids and (U, L) weights: unit u stands for the mean of the LLM's embeddings of the

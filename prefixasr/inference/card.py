@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from prefixasr import __version__
+from prefixasr.checkpoints import distinct_tensors
 from prefixasr.common import PathLike
 
 
@@ -66,7 +67,7 @@ def model_card(exp_dir: Path, config: Dict[str, Any], weights: Dict[str, torch.T
     llm, prompt, loss = m.get("llm", {}), m.get("prompt", {}), m.get("loss", {})
     languages = sorted(json.loads(lang_map_path.read_text(encoding="utf-8")))
     lang_arg = "auto" if loss.get("lid_weight", 0) > 0 else languages[0]
-    params = sum(t.numel() for t in weights.values() if t.is_floating_point())
+    params = sum(t.numel() for t in distinct_tensors(weights) if t.is_floating_point())  # tied weights once
     if results is None:  # a recipe keeps RESULTS.md two levels above exp/<system>
         results = next((p for p in (exp_dir / "RESULTS.md", exp_dir.parent.parent / "RESULTS.md") if p.is_file()), None)
     lines = [

@@ -92,8 +92,13 @@ def build_model(
             raise ValueError("model.loss.encoder_ctc_weight > 0 needs a character tokenizer (data.char_tokenizer)")
         encoder_ctc = CtcHead(enc_dim, int(e["vocab_size"]), int(e["blank_id"]))
 
+    ctc_text = None
+    if cfg["projector"]["ctc_text"] and llm is not None:
+        if vocabs is None or vocabs.chars is None:
+            raise ValueError("model.projector.ctc_text needs the LLM's tokenizer and the encoder CTC's characters")
+        ctc_text = vocabs.chars_to_llm
     model = SpeechPrefixLM(cfg, encoder, projector, llm, soft_prompt, transducer, ctc, lid_head, encoder_ctc,
-                           bridge_map=_bridge_map(cfg, vocab_size, vocabs))
+                           bridge_map=_bridge_map(cfg, vocab_size, vocabs), ctc_text=ctc_text)
     if model.llm_frozen:
         freeze(model.llm)
     freeze_parts(model, cfg["init"]["freeze"])

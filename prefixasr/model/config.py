@@ -40,9 +40,10 @@ MODEL_DEFAULTS: Dict[str, Any] = {
     # RNN-T's simple-loss "am" posteriors or the encoder CTC's (which must then speak the LLM's tokens; stack 1)
     # compress: none | ctc (the LLM reads one vector per run of the encoder CTC's non-blank label; needs stack 1
     # and loss.encoder_ctc_weight > 0; model.llm_prefix); align_positions: the text's positions restart at the
-    # prefix's (model.position_ids)
+    # prefix's (model.position_ids); ctc_text: the encoder CTC's best path, in the LLM's own tokens, follows the
+    # prefix (needs loss.encoder_ctc_weight > 0; model._append_ctc_text)
     "projector": {"stack": 2, "hidden_dim": 512, "output_dim": 256, "match_llm_scale": True, "token_bridge": "none",
-                  "compress": "none", "align_positions": False},
+                  "compress": "none", "align_positions": False, "ctc_text": False},
     "llm": {
         "type": "scratch",  # none | scratch (Llama from `arch`) | pretrained (HF dir or name in `path`)
         "path": None,  # a HF model directory (or a .gguf file: prefixasr.bin.convert_llm makes a directory of it)
@@ -166,4 +167,7 @@ def model_config(config: Dict[str, Any]) -> Dict[str, Any]:
     if compress == "ctc" and (cfg["projector"]["stack"] != 1 or w["encoder_ctc_weight"] <= 0):
         raise ValueError("model.projector.compress=ctc reads the encoder CTC's labels frame by frame: it needs "
                          "model.projector.stack=1 and model.loss.encoder_ctc_weight > 0")
+    if cfg["projector"]["ctc_text"] and w["encoder_ctc_weight"] <= 0:
+        raise ValueError("model.projector.ctc_text reads the encoder CTC's best path: it needs "
+                         "model.loss.encoder_ctc_weight > 0")
     return cfg

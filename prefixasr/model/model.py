@@ -3,7 +3,7 @@ plus the optional RNN-T, CTC and language-ID branches on the encoder side.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ from torch import nn
 from prefixasr.model.encoder import ConformerEncoder
 from prefixasr.model.heads import CtcHead, LanguageIdHead
 from prefixasr.model.llm import llm_hidden_states, max_positions
-from prefixasr.model.projector import FrameStackProjector, ctc_compress
+from prefixasr.model.projector import FrameStackProjector, append_rows, ctc_best_path, ctc_compress
 from prefixasr.model.prompt import SoftPrompt
 from prefixasr.model.transducer import Transducer
 
@@ -32,6 +32,7 @@ class SpeechPrefixLM(nn.Module):
         lid_head: Optional[LanguageIdHead],
         encoder_ctc: Optional[CtcHead] = None,
         bridge_map: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+        ctc_text: Optional[Callable[[List[int]], List[int]]] = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg  # the resolved `model:` section (see prefixasr.model.config)
@@ -51,6 +52,8 @@ class SpeechPrefixLM(nn.Module):
         if bridge_map is not None:
             self.register_buffer("bridge_ids", bridge_map[0], persistent=False)
             self.register_buffer("bridge_weights", bridge_map[1], persistent=False)
+        # projector.ctc_text: the encoder CTC's characters -> the LLM's own tokens of their text (data/vocab.py)
+        self.ctc_text = ctc_text
 
     # ---- pieces the decoders call -------------------------------------------------------------
     @property
@@ -124,15 +127,31 @@ class SpeechPrefixLM(nn.Module):
         prefix frames are encoder frames, stack 1). `ctc_allowed`: see `ctc_logits`."""
         x = self.projector.to_llm_scale(prefix)
         bridge, compress = self.cfg["projector"]["token_bridge"], self.cfg["projector"]["compress"]
-        # the encoder CTC's logits, once, for the bridge and for the compression's labels
-        ctc_logits = self.ctc_logits(enc, ctc_allowed) if "ctc" in (bridge, compress) else None
+        # the encoder CTC's logits, once, for the bridge, the compression's labels and its transcript
+        use_ctc = "ctc" in (bridge, compress) or self.ctc_text is not None
+        ctc_logits = self.ctc_logits(enc, ctc_allowed) if use_ctc else None
         if bridge == "rnnt":
             x = x + self.soft_transcript(self.transducer.simple_am_proj(prefix), self.transducer.blank_id).to(x.dtype)
         elif bridge == "ctc":
             x = x + self.soft_transcript(ctc_logits, self.encoder_ctc.blank_id).to(x.dtype)
-        if compress != "ctc":
-            return x, prefix_lens
-        return ctc_compress(x, prefix_lens, ctc_logits.detach().argmax(-1), self.encoder_ctc.blank_id)
+        lens = prefix_lens
+        if compress == "ctc":
+            x, lens = ctc_compress(x, prefix_lens, ctc_logits.detach().argmax(-1), self.encoder_ctc.blank_id)
+        if self.ctc_text is not None:
+            x, lens = self._append_ctc_text(x, lens, ctc_logits, enc_lens)
+        return x, lens
+
+    def _append_ctc_text(self, x: torch.Tensor, lens: torch.Tensor, ctc_logits: torch.Tensor,
+                         ctc_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prefix followed by what the encoder CTC's best path says, in the LLM's own tokens (projector.ctc_text):
+        a pretrained LLM copies its own tokens more readily than it learns to spell words from a character prefix."""
+        said = ctc_best_path(ctc_logits.detach().argmax(-1), ctc_lens, self.encoder_ctc.blank_id)
+        ids = [self.ctc_text(chars) for chars in said]
+        text_lens = torch.tensor([len(t) for t in ids], dtype=torch.long, device=x.device)
+        padded = torch.zeros(len(ids), int(text_lens.max()), dtype=torch.long, device=x.device)
+        for i, t in enumerate(ids):
+            padded[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+        return append_rows(x, lens, self.embed_tokens(padded), text_lens)
 
     def soft_transcript(self, logits: torch.Tensor, blank_id: int) -> torch.Tensor:
         """The expectation of the units' LLM embeddings under a head's per-frame unit posterior (blank adds

@@ -68,3 +68,29 @@ def ctc_compress(frames: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor,
     out = frames.new_zeros(b, width + 1, frames.size(-1)).scatter_add(1, idx[..., None].expand_as(frames), frames)
     count = frames.new_zeros(b, width + 1).scatter_add(1, idx, keep.to(frames.dtype))
     return out[:, :width] / count[:, :width, None].clamp(min=1), out_lens
+
+
+def ctc_best_path(labels: torch.Tensor, lens: torch.Tensor, blank_id: int) -> list[list[int]]:
+    """What a CTC's best frame labels (B, T) say: repeats merged, then blanks dropped, per row."""
+    out = []
+    for row, n in zip(labels.tolist(), lens.tolist()):
+        said, prev = [], blank_id
+        for label in row[:n]:
+            if label != blank_id and label != prev:
+                said.append(label)
+            prev = label
+        out.append(said)
+    return out
+
+
+def append_rows(x: torch.Tensor, x_lens: torch.Tensor, y: torch.Tensor,
+                y_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows [x_i[:x_lens_i] y_i[:y_lens_i]] packed to the left and zero-padded: (B, max(x_lens + y_lens), D)."""
+    lens = x_lens + y_lens
+    col = torch.arange(int(lens.max()), device=x.device)[None, :].expand(x.size(0), -1)
+    src = torch.cat([x, y.to(x.dtype)], dim=1)
+    idx = torch.where(col < x_lens[:, None], col, x.size(1) + col - x_lens[:, None])  # y's cells follow x's width
+    valid = col < lens[:, None]
+    idx = torch.where(valid, idx, torch.zeros_like(idx))
+    out = src.gather(1, idx[..., None].expand(-1, -1, src.size(-1)))
+    return out * valid[..., None].to(out.dtype), lens
