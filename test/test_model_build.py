@@ -287,10 +287,10 @@ def test_aligned_positions_train_and_search_agree():
 
 
 def test_the_ctc_text_follows_the_prefix_in_the_llms_tokens():
-    from prefixasr.model.projector import ctc_best_path
+    from prefixasr.model.heads import ctc_best_path
 
     labels = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 3], [0, 0, 4, 4, 4, 0, 0, 0]])
-    assert ctc_best_path(labels, torch.tensor([7, 8]), blank_id=0) == [[1, 1, 2], [4]]
+    assert ctc_best_path(labels, torch.tensor([7, 8]), blank_id=0) == [([1, 1, 2], [0, 3, 4]), ([4], [2])]
     over = dict(projector={"stack": 1, "compress": "ctc"}, loss={"encoder_ctc_weight": 0.5},
                 encoder_ctc={"vocab_size": 6, "blank_id": 0})
     model = _model(**over)
@@ -299,7 +299,7 @@ def test_the_ctc_text_follows_the_prefix_in_the_llms_tokens():
         model.encoder_ctc.proj.bias[0] = -5.0  # a random CTC that says something
         enc, enc_lens, prefix, plens = model._encode(feats, lens)
         base, base_lens = model.llm_prefix(enc, enc_lens, prefix, plens)
-        said = ctc_best_path(model.ctc_logits(enc).argmax(-1), enc_lens, model.encoder_ctc.blank_id)
+        said = [t for t, _ in ctc_best_path(model.ctc_logits(enc).argmax(-1), enc_lens, model.encoder_ctc.blank_id)]
         assert any(said), "the check below needs a CTC that says something"
         model.ctc_text = lambda chars: [VOCAB - 1 - c for c in chars] + [7]  # characters -> "the LLM's tokens"
         got, got_lens = model.llm_prefix(enc, enc_lens, prefix, plens)

@@ -35,18 +35,22 @@ class CtcHead(nn.Module):
     @torch.no_grad()
     def greedy(self, frames: torch.Tensor, lens: torch.Tensor) -> list[tuple[list[int], list[int]]]:
         """Best path, repeats merged and blanks dropped: per utterance (tokens, emission frames)."""
-        best = self.proj(frames).argmax(-1).tolist()
-        out = []
-        for row, n in zip(best, lens.tolist()):
-            toks, frames_of = [], []
-            prev = self.blank_id
-            for t, s in enumerate(row[:n]):
-                if s != self.blank_id and s != prev:
-                    toks.append(s)
-                    frames_of.append(t)
-                prev = s
-            out.append((toks, frames_of))
-        return out
+        return ctc_best_path(self.proj(frames).argmax(-1), lens, self.blank_id)
+
+
+def ctc_best_path(labels: torch.Tensor, lens: torch.Tensor, blank_id: int) -> list[tuple[list[int], list[int]]]:
+    """What a CTC's best frame labels (B, T) say, repeats merged and blanks dropped: per row (tokens, their frames)."""
+    out = []
+    for row, n in zip(labels.tolist(), lens.tolist()):
+        toks, frames_of = [], []
+        prev = blank_id
+        for t, s in enumerate(row[:n]):
+            if s != blank_id and s != prev:
+                toks.append(s)
+                frames_of.append(t)
+            prev = s
+        out.append((toks, frames_of))
+    return out
 
 
 class LanguageIdHead(nn.Module):

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from prefixasr.model.encoder import ConformerEncoder
-from prefixasr.model.heads import CtcHead, LanguageIdHead
+from prefixasr.model.heads import CtcHead, LanguageIdHead, ctc_best_path
 from prefixasr.model.llm import llm_hidden_states, max_positions
-from prefixasr.model.projector import FrameStackProjector, append_rows, ctc_best_path, ctc_compress
+from prefixasr.model.projector import FrameStackProjector, append_rows, ctc_compress
 from prefixasr.model.prompt import SoftPrompt
 from prefixasr.model.transducer import Transducer
 
@@ -135,18 +135,20 @@ class SpeechPrefixLM(nn.Module):
         elif bridge == "ctc":
             x = x + self.soft_transcript(ctc_logits, self.encoder_ctc.blank_id).to(x.dtype)
         lens = prefix_lens
+        best = ctc_logits.detach().argmax(-1) if ctc_logits is not None else None
         if compress == "ctc":
-            x, lens = ctc_compress(x, prefix_lens, ctc_logits.detach().argmax(-1), self.encoder_ctc.blank_id)
+            x, lens = ctc_compress(x, prefix_lens, best, self.encoder_ctc.blank_id)
         if self.ctc_text is not None:
-            x, lens = self._append_ctc_text(x, lens, ctc_logits, enc_lens)
+            x, lens = self._append_ctc_text(x, lens, best, enc_lens)
         return x, lens
 
-    def _append_ctc_text(self, x: torch.Tensor, lens: torch.Tensor, ctc_logits: torch.Tensor,
+    def _append_ctc_text(self, x: torch.Tensor, lens: torch.Tensor, best: torch.Tensor,
                          ctc_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The prefix followed by what the encoder CTC's best path says, in the LLM's own tokens (projector.ctc_text):
-        a pretrained LLM copies its own tokens more readily than it learns to spell words from a character prefix."""
-        said = ctc_best_path(ctc_logits.detach().argmax(-1), ctc_lens, self.encoder_ctc.blank_id)
-        ids = [self.ctc_text(chars) for chars in said]
+        """The prefix followed by what the encoder CTC's best path (`best` labels) says, in the LLM's own tokens
+        (projector.ctc_text): a pretrained LLM copies its own tokens more readily than it learns to spell words from a
+        character prefix."""
+        said = ctc_best_path(best, ctc_lens, self.encoder_ctc.blank_id)
+        ids = [self.ctc_text(chars) for chars, _ in said]
         text_lens = torch.tensor([len(t) for t in ids], dtype=torch.long, device=x.device)
         padded = torch.zeros(len(ids), int(text_lens.max()), dtype=torch.long, device=x.device)
         for i, t in enumerate(ids):

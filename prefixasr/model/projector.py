@@ -70,19 +70,6 @@ def ctc_compress(frames: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor,
     return out[:, :width] / count[:, :width, None].clamp(min=1), out_lens
 
 
-def ctc_best_path(labels: torch.Tensor, lens: torch.Tensor, blank_id: int) -> list[list[int]]:
-    """What a CTC's best frame labels (B, T) say: repeats merged, then blanks dropped, per row."""
-    out = []
-    for row, n in zip(labels.tolist(), lens.tolist()):
-        said, prev = [], blank_id
-        for label in row[:n]:
-            if label != blank_id and label != prev:
-                said.append(label)
-            prev = label
-        out.append(said)
-    return out
-
-
 def append_rows(x: torch.Tensor, x_lens: torch.Tensor, y: torch.Tensor,
                 y_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows [x_i[:x_lens_i] y_i[:y_lens_i]] packed to the left and zero-padded: (B, max(x_lens + y_lens), D)."""
