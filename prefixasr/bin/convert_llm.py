@@ -6,7 +6,9 @@ Usage:
 
 transformers reads GGUF itself (with the `gguf` package), de-quantising the weights; building the tokenizer from
 the GGUF's vocabulary takes about a minute for Gemma's 262,144 entries, so it is done here once and the result is
-kept: every later load (training, decoding, packing) reads the directory like any other HF model. The directory
+kept: every later load (training, decoding, packing) reads the directory like any other HF model; where a converted
+copy of the same model is at hand (a GPU machine sent the tokenizer files, --tokenizer-dir), its tokenizer is reused
+instead of built again, once its size is checked against the model's vocabulary. The directory
 gets `source.json` (the GGUF's name, size and sha256) and, with --notice, the model's licence notice, which a
 packed model that embeds these weights carries along.
 """
@@ -32,6 +34,9 @@ def get_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("input")
     g.add_argument("--gguf", required=True, help="the GGUF file of a causal LM")
     g.add_argument("--notice", default=None, help="the model's licence notice, copied into the output directory")
+    g.add_argument("--tokenizer-dir", default=None,
+                   help="a directory holding this model's converted tokenizer (tokenizer.json, tokenizer_config.json), "
+                        "reused instead of building it from the GGUF (a minute for 262k entries)")
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", required=True, help="the HF model directory to write")
     g.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
@@ -48,8 +53,13 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def convert(gguf: Path, out: Path, dtype: str = "float32", notice: Path | None = None) -> Path:
-    """Write `out` (config, weights, tokenizer, source.json[, NOTICE.md]); a finished directory is kept as it is."""
+def convert(gguf: Path, out: Path, dtype: str = "float32", notice: Path | None = None,
+            tokenizer_dir: Path | None = None) -> Path:
+    """Write `out` (config, weights, tokenizer, source.json[, NOTICE.md]); a finished directory is kept as it is.
+
+    With `tokenizer_dir` the tokenizer is read from there instead of the GGUF; a tokenizer whose size is not the
+    model's vocabulary is refused (it would belong to another model).
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -61,10 +71,17 @@ def convert(gguf: Path, out: Path, dtype: str = "float32", notice: Path | None =
     t0 = time.time()
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    logging.info("reading the tokenizer of %s (a minute for a large vocabulary)", gguf)
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if tokenizer_dir is not None:
+        logging.info("reading the tokenizer of %s", tokenizer_dir)
+        tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    else:
+        logging.info("reading the tokenizer of %s (a minute for a large vocabulary)", gguf)
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     logging.info("reading and de-quantising the weights of %s to %s", gguf, dtype)
     read = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype))
+    if tokenizer_dir is not None and len(tok) != read.config.vocab_size:
+        raise ValueError(f"the tokenizer of {tokenizer_dir} has {len(tok)} entries, but the model of {gguf} "
+                         f"{read.config.vocab_size}: it is another model's")
     # transformers marks a model read from GGUF as quantised and refuses to save it: the same weights in a plain
     # model of the same config save like any other
     model = AutoModelForCausalLM.from_config(read.config, dtype=getattr(torch, dtype))
@@ -89,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
-        convert(Path(args.gguf), Path(args.output_dir), args.dtype, Path(args.notice) if args.notice else None)
+        convert(Path(args.gguf), Path(args.output_dir), args.dtype, Path(args.notice) if args.notice else None,
+                Path(args.tokenizer_dir) if args.tokenizer_dir else None)
     except (FileNotFoundError, ValueError, OSError) as e:
         logging.error("%s", e)
         return 1

@@ -4,6 +4,7 @@
 #
 # Usage: tools/installers/install_fast_rnnt.sh [VENV_DIR]      (default: tools/venv)
 #   FAST_RNNT_VERSION=1.3   sdist version to build
+#   FAST_RNNT_SDIST=        that sdist as a local file (fast_rnnt-1.3.tar.gz) where no package index is reachable
 #   FAST_RNNT_CUDA=auto     auto | on | off
 #   FAST_RNNT_JOBS=2        parallel compile jobs
 #   FAST_RNNT_CUDA_ARCHS=   compute capabilities to build kernels for, e.g. "80 90"; empty = the visible GPUs'
@@ -41,7 +42,11 @@ fi
 "${py}" -m pip install -q cmake pybind11
 workdir=$(mktemp -d)
 trap 'rm -rf "${workdir}"' EXIT
-"${py}" -m pip download -q --no-deps --no-binary :all: -d "${workdir}" "fast_rnnt==${version}"
+if [ -n "${FAST_RNNT_SDIST:-}" ]; then
+  cp "${FAST_RNNT_SDIST}" "${workdir}/fast_rnnt-${version}.tar.gz"
+else
+  "${py}" -m pip download -q --no-deps --no-binary :all: -d "${workdir}" "fast_rnnt==${version}"
+fi
 tar -xzf "${workdir}"/fast_rnnt-"${version}".tar.gz -C "${workdir}"
 src="${workdir}/fast_rnnt-${version}"
 
