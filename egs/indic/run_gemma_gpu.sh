@@ -63,11 +63,17 @@ if [ -f "${received}/tools.tar.xz" ] && [ ! -f "${received}/.installed" ]; then
   espeak-ng --version
   touch "${received}/.installed"
   venv=$(${python} -c 'import sys; print(sys.prefix)')
-  sdist=$(realpath "${received}"/tools/fast_rnnt-*.tar.gz)
+  build_env=(FAST_RNNT_SDIST="$(realpath "${received}"/tools/fast_rnnt-*.tar.gz)" FAST_RNNT_JOBS="${nj}")
+  if ! command -v make >/dev/null; then  # the image has CMake and ninja; fast_rnnt's setup.py runs `make`
+    mkdir -p "${received}/bin"
+    printf '#!/bin/sh\nexec ninja "$@"\n' > "${received}/bin/make"
+    chmod +x "${received}/bin/make"
+    build_env+=(PATH="$(realpath "${received}/bin"):${PATH}" FAST_RNNT_CMAKE_ARGS="-G Ninja")
+  fi
   log "background: fast_rnnt's CUDA build and data stages 0-4 (logs: ${received}/build.log, ${received}/data.log)"
   # a new session: the device tool ends a call's processes when it returns, but not those (README of the tool)
   setsid nohup bash -c "
-    ( FAST_RNNT_SDIST=${sdist} FAST_RNNT_JOBS=${nj} ../../tools/installers/install_fast_rnnt.sh ${venv} \
+    ( env $(printf '%q ' "${build_env[@]}") ../../tools/installers/install_fast_rnnt.sh ${venv} \
         > ${received}/build.log 2>&1 && touch ${received}/.build.done || touch ${received}/.build.failed ) &
     ( ./run.sh $(printf '%q ' "${data_opts[@]}") --stop_stage 4 > ${received}/data.log 2>&1 \
         && touch ${received}/.data.done || touch ${received}/.data.failed ) &
