@@ -106,3 +106,14 @@ def test_die_exits_nonzero_with_location(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "ERROR [d.sh:3] bad thing" in r.stderr
     assert "unreachable" not in r.stdout
+
+
+def test_help_lists_the_options_of_a_script_that_changed_directory(tmp_path: Path) -> None:
+    """Recipe scripts cd to their own directory before parsing, and are run from elsewhere by a relative path."""
+    (tmp_path / "recipe").mkdir()
+    script = tmp_path / "recipe" / "demo.sh"
+    parse = f". {REPO}/utils/parse_options.sh"
+    script.write_text(SCRIPT.replace(parse, f'cd "$(dirname "$0")"\n{parse}'))
+    r = subprocess.run(["bash", "recipe/demo.sh", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "--stop_stage" in r.stdout and "last stage" in r.stdout

@@ -31,8 +31,9 @@ _po_die() {
 # Print the options declared in the calling script before it sources this file.
 _po_print_options() {
   # Locals carry the _po_ prefix so that ${!name} never resolves to one of them.
-  local _po_line _po_var _po_comment
-  [ -f "$0" ] || return 0
+  local _po_line _po_var _po_comment _po_file=$0
+  [ -f "${_po_file}" ] || _po_file=$(basename "$0")  # a recipe script cds to its own directory before parsing
+  [ -f "${_po_file}" ] || return 0
   echo "Options (default or current value, then description):"
   while IFS= read -r _po_line; do
     case "${_po_line}" in
@@ -52,7 +53,7 @@ _po_print_options() {
       [[ "${_po_line}" =~ [[:space:]]#[[:space:]]?(.*)$ ]] && _po_comment=${BASH_REMATCH[1]}
       printf '  --%-24s %-22s %s\n' "${_po_var}" "(${!_po_var-})" "${_po_comment}"
     fi
-  done < "$0"
+  done < "${_po_file}"
 }
 
 # Pass 1: source --config files first so that explicit options override them.

@@ -20,14 +20,14 @@ set -euo pipefail
 langs="bn gu hi kn ml mr or pa ta te"  # the ten languages of the recipe
 data_dir=data10                   # data (stages 0-4)
 exp_dir=exp10                     # the pre-trained encoder, the n-gram and the Gemma system (exp10/gemma)
-llm_config=../../conf/llm/gemma3_270m.yaml
+llm_config=../../conf/llm/gemma3_270m.yaml  # the pretrained LLM's block (its model.llm.path: what call-5 converts)
 pretrain_args="train.amp=none"    # stage 6: fp32; bf16 was slower and later off the plateau for the 3M encoder
                                   # (docs/convergence.md part 17); stage 7 autocasts Gemma to bf16 (train.amp's default)
-decode_methods="llm_beam rnnt_greedy"
+decode_methods="llm_beam rnnt_greedy"  # stage 9: the recipe's LLM beam, and its RNN-T
 long_form=false                   # whole recordings too (a minute or two more of the device's 15)
 bundle=../../gpu_bundle           # where the device tool puts the carried pieces (call-1 ... call-N)
 nj=$(nproc)                       # jobs for data, features and decoding
-python=python3
+python=python3                    # the interpreter (the GPU image's own, which holds torch)
 
 cd "$(dirname "$0")"
 . utils/log.sh
@@ -56,8 +56,9 @@ if [ -f "${received}/tools.tar.xz" ] && [ ! -f "${received}/.installed" ]; then
   fi
   if ! command -v espeak-ng >/dev/null; then
     espeak=$(realpath "${received}/tools/espeak-ng")
-    printf 'export PATH=%q/bin:${PATH}\nexport LD_LIBRARY_PATH=%q/lib${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}\nexport ESPEAK_DATA_PATH=%q\n' \
-      "${espeak}" "${espeak}" "${espeak}" > "${received}/env.sh"
+    { printf 'export PATH=%q/bin:${PATH}\n' "${espeak}"
+      printf 'export LD_LIBRARY_PATH=%q/lib${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}\n' "${espeak}"
+      printf 'export ESPEAK_DATA_PATH=%q\n' "${espeak}"; } > "${received}/env.sh"
     . "${received}/env.sh"
   fi
   espeak-ng --version
@@ -93,13 +94,14 @@ elif ! ${python} -c "import fast_rnnt, lhotse" 2>/dev/null; then
 fi
 
 # ---- the background work: wait for it (the first calls' time covers most of it)
-for job in build data; do
-  [ -f "${received}/MANIFEST" ] || break
-  until [ -f "${received}/.${job}.done" ]; do
-    [ -f "${received}/.${job}.failed" ] && { tail -n 30 "${received}/${job}.log" >&2; die "the ${job} job failed"; }
-    sleep 5
+if [ -f "${received}/MANIFEST" ]; then
+  for job in build data; do
+    until [ -f "${received}/.${job}.done" ]; do
+      [ -f "${received}/.${job}.failed" ] && { tail -n 30 "${received}/${job}.log" >&2; die "the ${job} job failed"; }
+      sleep 5
+    done
   done
-done
+fi
 log "installed and data ready at ${SECONDS} s"
 
 # ---- Gemma: join the pieces, check them, convert once (the tokenizer came converted)

@@ -16,6 +16,10 @@
 # tool carries one a call. Nothing here is committed (gpu_bundle/ is git-ignored): the GGUF is Google's, under
 # the Gemma Terms of Use, and travels with its NOTICE.md.
 set -euo pipefail
+case "${1:-}" in  # the header above is the help
+  -h|--help) sed -n '2,/^set -euo/{/^set/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+  -*) echo "unknown option $1 (--help)" >&2; exit 2 ;;
+esac
 
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -37,17 +41,17 @@ mkdir -p "${work}/tools/wheels" "${work}/tools/espeak-ng/bin" "${work}/tools/esp
 
 # The packages the device image lacks (its list: /work/.library/device/KINDS.md), each at the version installed
 # here, so the machine runs what the tests ran; --no-deps: their other needs are in the image.
-wheels=(lhotse kaldialign lilcom gguf soundfile cffi pycparser audioread cytoolz transformers)
+pin() { echo "$1==$("${py}" -c 'import sys, importlib.metadata as m; print(m.version(sys.argv[1]))' "$1")"; }
 pins=()
-for name in "${wheels[@]}" intervaltree; do
-  pins+=("${name}==$("${py}" -c 'import sys, importlib.metadata as m; print(m.version(sys.argv[1]))' "${name}")")
+for name in lhotse kaldialign lilcom gguf soundfile cffi pycparser audioread cytoolz transformers; do
+  pins+=("$(pin "${name}")")
 done
 log "wheels for Python ${py_version}: ${pins[*]}"
 "${py}" -m pip download -q --no-deps --only-binary=:all: --python-version "${py_version}" --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-  --platform manylinux1_x86_64 -d "${work}/tools/wheels" "${pins[@]:0:${#wheels[@]}}"
+  --platform manylinux1_x86_64 -d "${work}/tools/wheels" "${pins[@]}"
 # intervaltree (lhotse's) is published as an sdist only: a pure-Python wheel of it
-"${py}" -m pip wheel -q --no-deps -w "${work}/tools/wheels" "${pins[-1]}"
+"${py}" -m pip wheel -q --no-deps -w "${work}/tools/wheels" "$(pin intervaltree)"
 "${py}" -m pip download -q --no-deps --no-binary :all: -d "${work}/tools" "fast_rnnt==${FAST_RNNT_VERSION:-1.3}"
 
 # espeak-ng and every shared library it loads but the C library's own (the device has glibc, nothing of audio)
