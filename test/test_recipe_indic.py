@@ -75,10 +75,11 @@ def test_stage_option_resumes_from_that_stage(micro_run):
     assert (rnnt / "wer").is_file()
 
 
-def test_the_recipe_counts_an_ngram_trains_with_it_and_decodes_with_it(micro_run):
-    """run.sh's --use_ngram true: stage 5 counts the n-gram, stage 7 puts it in the system (config, exp dir, packed
-    model) beside conf/train.yaml's word penalty, and the LLM decodes with both (the decode dir's settings say so);
-    --use_ngram false trains the same system without it."""
+def test_the_recipe_counts_an_ngram_and_decodes_with_it_and_its_decode_settings(micro_run):
+    """run.sh's --use_ngram true: stage 5 counts the n-gram, stage 8 puts it in the system (config, exp dir, packed
+    model) beside conf/train.yaml's word penalty, and the LLM decodes with both (the decode dir's settings say so).
+    The decode settings are not what training reads: --use_ngram false or a decode.* option redoes stages 8-9 of
+    the same system, not its training."""
     import tarfile
 
     import yaml
@@ -90,21 +91,29 @@ def test_the_recipe_counts_an_ngram_trains_with_it_and_decodes_with_it(micro_run
     assert cfg["exp_files"]["ngram"] == "ngram.npz" and (exp / "ngram.npz").is_file()
     assert cfg["decode"]["ngram_weight"] == 0.7 and cfg["decode"]["word_penalty"] == 3.0
     assert cfg["decode"]["method"] == "llm_beam", "conf/train.yaml: transcribe searches with a beam"
-    info = json.loads((decode_dir(exp, "decode_test_llm_greedy_avg1_max-new-tokens8") / "decode_info.json")
-                      .read_text(encoding="utf-8"))
+    greedy = "decode_test_llm_greedy_avg1_max-new-tokens8"
+    info = json.loads((decode_dir(exp, greedy) / "decode_info.json").read_text(encoding="utf-8"))
     assert info["options"]["ngram_weight"] == 0.7 and info["options"]["word_penalty"] == 3.0
     assert "_ngram-0.7_wip-3" in info["suffix"]
     with tarfile.open(exp / "model.tar.gz") as tar:
         assert any(n.endswith("ngram.npz") for n in tar.getnames()), "the packed model carries its n-gram"
 
-    log = run_recipe(work, "--stage", "7", "--stop_stage", "9", "--use_ngram", "false", "--asr_tag", "train_plain")
-    assert "Stage 6: pre-train" not in log and "count a" not in log
-    plain = work / "exp" / "train_plain"
-    cfg = yaml.safe_load((plain / "config.yaml").read_text(encoding="utf-8"))
-    assert not cfg["exp_files"].get("ngram") and not (plain / "ngram.npz").exists()
-    info = json.loads((decode_dir(plain, "decode_test_llm_greedy_avg1_max-new-tokens8") / "decode_info.json")
-                      .read_text(encoding="utf-8"))
-    assert info["options"]["ngram_weight"] == 0.0 and "_ngram" not in info["suffix"]
+    weights = (exp / "epoch-1.pt").stat().st_mtime_ns
+    # stages 7-9 (a changed --test_sets would redo the data stages), decoding one set one way
+    quick = ("--stage", "7", "--stop_stage", "9", "--test_sets", "test", "--decode_methods", "llm_greedy",
+             "--long_form", "false")
+    log = run_recipe(work, *quick, "--use_ngram", "false", "--asr_args", "train.num_epochs=1 train.warmup_steps=2 "
+                     "decode.word_penalty=2")
+    assert "Stage 7: train" not in log and "Stage 8: write the decode settings" in log
+    assert (exp / "epoch-1.pt").stat().st_mtime_ns == weights, "the system was not retrained"
+    cfg = yaml.safe_load((exp / "config.yaml").read_text(encoding="utf-8"))
+    assert not cfg["exp_files"].get("ngram") and not (exp / "ngram.npz").exists()
+    assert cfg["decode"]["word_penalty"] == 2.0 and cfg["decode"]["ngram_weight"] == 0.0
+    info = json.loads((decode_dir(exp, greedy) / "decode_info.json").read_text(encoding="utf-8"))
+    assert info["options"]["ngram_weight"] == 0.0 and info["options"]["word_penalty"] == 2.0, "decoded again"
+
+    log = run_recipe(work, *quick)  # the run's own settings back, for the tests after this one
+    assert "Stage 7: train" not in log and (exp / "ngram.npz").is_file()
 
 
 def _tiny_whisper_block(work: Path) -> Path:

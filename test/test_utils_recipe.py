@@ -106,7 +106,8 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     # per stage: 3 sets for manifests/cuts; features for 3 sets + the long test cuts; decode 2 forms x 2 jobs
     assert tools(calls) == (["import_kaldi"] * 3 + ["prepare_lang", "validate_manifests"] + ["make_cuts"] * 3
                             + ["compute_fbank"] * 4
-                            + ["train_tokenizer", "train_lm", "lm_perplexity", "train", "train", "average_checkpoints"]
+                            + ["train_tokenizer", "train_lm", "lm_perplexity", "train", "train", "average_checkpoints",
+                            "set_decode_settings"]
                             + ["decode"] * 4 + ["show_results", "pack"])
     jobs = sorted(c.split("--job-index ")[1].split()[0] for c in calls if "decode_test_long_llm_greedy" in c)
     assert jobs == ["0", "1"]  # JOB substituted by run.pl, then $((JOB-1)) expanded by the job's shell
@@ -142,7 +143,8 @@ def test_all_stages_then_rerun_skips_then_resume(recipe) -> None:
     assert tools(calls) == ["train"]
 
 
-DOWNSTREAM_OF_TOKENIZER = (["train_tokenizer", "train_lm", "lm_perplexity", "train", "train", "average_checkpoints"]
+DOWNSTREAM_OF_TOKENIZER = (["train_tokenizer", "train_lm", "lm_perplexity", "train", "train", "average_checkpoints",
+                            "set_decode_settings"]
                            + ["decode"] * 4 + ["pack"])
 
 
@@ -164,12 +166,24 @@ def test_changed_options_redo_their_stage_and_every_stage_after(recipe) -> None:
     assert "options or inputs changed" in r.stderr
     assert (d / "exp/prev/train/decode_test_llm_greedy_avg2_beam8").is_dir(), "the old system is kept aside"
     assert not (d / "exp/train/decode_test_llm_greedy_avg2_beam8").exists()
+    # an edited decode: block (the system's decode settings, which training never reads): stage 8's settings on
+    train_yaml = (d / "conf/train.yaml").read_text(encoding="utf-8")
+    assert train_yaml.count("  ctc_weight: 0.5") == 1 and "\ndecode:\n" in train_yaml
+    (d / "conf/train.yaml").write_text(train_yaml.replace("ctc_weight: 0.5", "ctc_weight: 0.4"), encoding="utf-8")
+    r, calls = recipe("--nbpe", "300")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == ["set_decode_settings"] + ["decode"] * 4 + ["pack"]
+    # ... and so does a decode.* option of --asr_args
+    r, calls = recipe("--nbpe", "300", "--asr_args", "decode.word_penalty=1")
+    assert r.returncode == 0, r.stderr
+    assert tools(calls) == ["set_decode_settings"] + ["decode"] * 4 + ["pack"]
+    assert "decode.word_penalty=1" in calls[0]
     # an edited training config: stage 7 onwards
     with open(d / "conf/train.yaml", "a", encoding="utf-8") as f:
         f.write("# edited\n")
-    r, calls = recipe("--nbpe", "300")
+    r, calls = recipe("--nbpe", "300", "--asr_args", "decode.word_penalty=1")
     assert r.returncode == 0, r.stderr
-    assert tools(calls) == ["train", "average_checkpoints"] + ["decode"] * 4 + ["pack"]
+    assert tools(calls) == ["train", "average_checkpoints", "set_decode_settings"] + ["decode"] * 4 + ["pack"]
     # another option of stage 0: everything
     r, calls = recipe("--nbpe", "300", "--local_data_opts", "--seed 7")
     assert r.returncode == 0, r.stderr
@@ -185,7 +199,7 @@ def test_an_edited_included_config_redoes_training(recipe) -> None:
         f.write("# edited\n")
     r, calls = recipe("--asr_config", "conf/mine.yaml")
     assert r.returncode == 0, r.stderr
-    assert tools(calls) == ["train", "average_checkpoints"] + ["decode"] * 4 + ["pack"]
+    assert tools(calls) == ["train", "average_checkpoints", "set_decode_settings"] + ["decode"] * 4 + ["pack"]
 
 
 def test_template_defaults_prepare_the_synthetic_corpus_with_the_recipe_python(recipe) -> None:

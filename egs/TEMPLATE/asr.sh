@@ -40,7 +40,8 @@ lm_config=conf/lm.yaml  # LM pre-training config
 lm_args=""              # extra section.key=value overrides for prefixasr.bin.train_lm
 use_ngram=false         # also count a token n-gram LM over the LM text (stage 5) and fuse it into the LLM's search
 ngram_num=6             # its order (ESPnet's ngram_num)
-ngram_weight=0.3        # its weight at decoding (decode.ngram_weight of the system; decode --ngram-weight overrides)
+ngram_weight=0.3        # its weight at decoding (the system's decode.ngram_weight, set by stage 8; decode
+                        # --ngram-weight overrides)
 # ---- the encoder (stages 3, 6-7) and its pre-training (stage 6)
 encoder_config=""       # an encoder block (e.g. ../../conf/encoder/whisper_base.yaml) layered over the stage-6 and
                         # stage-7 configs; stage 3 makes what it reads (fbank, Whisper's log-mel, or a frozen
@@ -53,8 +54,8 @@ pretrain_avg=1          # epochs averaged into the weights the systems start fro
 # ---- prefix-LM training and averaging (stages 7-8)
 asr_config=conf/train.yaml  # system config (model, losses, optimiser); starts from the pre-trained encoder
 asr_tag=""              # experiment name; empty = derived from the config's file name
-asr_args=""             # extra options for prefixasr.bin.train
-avg=2                   # number of last epochs to average
+asr_args=""             # extra section.key=value options for prefixasr.bin.train; decode.* ones go to stage 8 instead
+avg=2                   # number of last epochs to average (stage 8, which also writes the system's decode settings)
 # ---- decoding and scoring (stages 9-10)
 decode_methods="llm_greedy"  # space separated: llm_greedy llm_beam rnnt_greedy rnnt_beam
 decode_args=""          # extra options for prefixasr.bin.decode
@@ -67,7 +68,8 @@ results=RESULTS.md      # results table written by stage 9
 baseline=""             # system (exp sub-directory) that RESULTS.md compares against; empty = none
 help_message="Usage: egs/<recipe>/run.sh [options]   (or ./asr.sh [options] in the recipe directory)
 Stages: 0 data  1 manifests+validation  2 segmentation  3 features  4 tokenizers  5 LM pre-training
-        6 encoder pre-training  7 prefix-LM training  8 averaging  9 decoding  10 scoring + ${results}
+        6 encoder pre-training  7 prefix-LM training  8 averaging + decode settings  9 decoding
+        10 scoring + ${results}
         11 packing (model.tar.gz)"
 
 cd "$(dirname "$0")"  # the recipe directory (asr.sh is its symlink), wherever we were called from
@@ -115,15 +117,16 @@ train_feats=${train_set}_cuts  # the training set's features (stage 3), with its
 [ -n "${train_augment}" ] && train_feats=${train_set}_${train_augment// /_}_cuts
 pretrain_exp=${exp_dir}/${pretrain_tag}
 # layered <out> <config> <block>...: <config> itself when no block is given, else <out>, a config that includes it
-# and then the blocks (later includes win), for the encoder block and the pretrained LLM's.
+# and then the blocks (later includes win), for the encoder block and the pretrained LLM's (written when it differs).
 layered() {
-  local out=$1 config=$2 blocks=()
+  local out=$1 config=$2 blocks=() text
   shift 2
   for b in "$@"; do [ -n "${b}" ] && blocks+=("${b}"); done
   if [ "${#blocks[@]}" -eq 0 ]; then echo "${config}"; return; fi
   mkdir -p "$(dirname "${out}")"
-  { printf '# written by asr.sh: %s with %s\n' "${config}" "${blocks[*]}"
-    printf 'include: [%s' "$(realpath "${config}")"; printf ', %s' "${blocks[@]}"; printf ']\n'; } > "${out}"
+  text=$(printf '# written by asr.sh: %s with %s\n' "${config}" "${blocks[*]}"
+         printf 'include: [%s' "$(realpath "${config}")"; printf ', %s' "${blocks[@]}"; printf ']')
+  [ -f "${out}" ] && [ "$(cat "${out}")" = "${text}" ] || printf '%s\n' "${text}" > "${out}"
   echo "${out}"
 }
 # A sentinel's first line is the signature of what its work was made from: the options, the config files'
@@ -131,11 +134,14 @@ layered() {
 # any redone stage invalidate the stages after it).
 signature() { printf '%s\n' "$@" | md5sum | cut -c1-16; }
 stamp() { if [ -f "$1" ]; then md5sum < "$1" | cut -c1-16; else echo "absent:$1"; fi; }  # a file's content
-# a config's content and that of every file its include: lists name, recursively, so an edited building
-# block redoes the stages that read it (utils/config_files.py reads YAML only: path.sh's python3, which
-# starts in 0.1 s, not ${python}; a bad include is reported by it here and by the training tool after)
+# config_stamp <config> [train|decode]: a config's content and that of every file its include: lists name,
+# recursively, so an edited building block redoes the stages that read it; with a part, each file without its
+# decode: block or that block alone, as training never reads it (utils/config_files.py reads YAML only:
+# path.sh's python3, which starts in 0.1 s, not ${python}; a bad include is reported by it here and by the
+# training tool after)
 config_stamp() {
   [ -f "$1" ] || { echo "absent:$1"; return; }
+  if [ $# -eq 2 ]; then python3 utils/config_files.py --stamps "$2" "$1"; return; fi
   python3 utils/config_files.py "$1" | while read -r f; do stamp "${f}"; done
 }
 # is_done <sentinel> <signature>: true when that work finished before from the same inputs (then say so).
@@ -371,30 +377,32 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   fi
 fi
 
+# The stage-7 system: its config with the encoder's block and then the pretrained LLM's on top (later includes
+# win). Its decode: blocks and the decode.* options of --asr_args are the system's decode settings, which training
+# never reads: stage 8 writes them into the experiment (ESPnet keeps its inference config apart likewise), so
+# changing them redoes decoding and packing, not training.
+train_args=() decode_opts=()
+read -r -a asr_words <<< "${asr_args}"  # (split at blanks, no glob: [q_proj,v_proj] is a YAML list, not a pattern)
+for a in "${asr_words[@]}"; do
+  case "${a}" in decode.*) decode_opts+=("${a}") ;; *) train_args+=("${a}") ;; esac
+done
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   lm_input=${pretrained_lm}
   [ -n "${pretrained_lm}" ] || lm_input=$(stamp "${lm_exp}/.done")
   pretrain_input=""
   [ -n "${pretrain_config}" ] && pretrain_input="$(stamp "${pretrain_exp}/.train.done") ${pretrain_avg}"
-  ngram_opts=() ngram_input=()  # (the signature of a run without the n-gram is the one it had before the option)
-  if [ "${use_ngram}" = true ]; then
-    ngram_opts=(decode.ngram="${ngram_file}" decode.ngram_weight="${ngram_weight}")
-    ngram_input=("$(stamp "${ngram_file%/*}/.done")" "${ngram_weight}")
-  fi
   llm_input=()  # (the signature of a run without --llm_config is the one it had before the option)
-  [ -n "${llm_config}" ] && llm_input=("$(config_stamp "${llm_config}")" "$(stamp "${llm_path}/config.json")")
-  sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(config_stamp "${asr_config}")" "${asr_args}" \
-    "${ngram_input[@]}" "${llm_input[@]}" "${encoder_input[@]}")
+  [ -n "${llm_config}" ] && llm_input=("$(config_stamp "${llm_config}" train)" "$(stamp "${llm_path}/config.json")")
+  sig7=$(signature "$(train_inputs)" "${lm_input}" "${pretrain_input}" "$(config_stamp "${asr_config}" train)" \
+    "${train_args[*]}" "${llm_input[@]}" "${encoder_input[@]}")
   if ! is_done "${asr_exp}/.train.done" "${sig7}"; then
     log "Stage 7: train ${asr_config} -> ${asr_exp} (log: ${asr_exp}/train.log)"
     fresh_exp "${asr_exp}" "${sig7}"
     init_opts=()
     [ -n "${pretrain_config}" ] && init_opts=(model.init.path="${pretrain_exp}" model.init.avg="${pretrain_avg}")
-    # the system with the encoder's block and then the pretrained LLM's on top (later includes win)
     system_config=$(layered "${asr_exp}/system.yaml" "${asr_config}" "${encoder_config}" "${llm_config}")
-    # shellcheck disable=SC2086
     train 7 "${system_config}" "${asr_exp}" model.llm.path="${llm_path}" "${init_opts[@]}" "${encoder_opts[@]}" \
-      "${ngram_opts[@]}" ${asr_args}
+      "${train_args[@]}"
     mark_done "${asr_exp}/.train.done" "${sig7}"
   fi
 fi
@@ -405,6 +413,20 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     log "Stage 8: average the last ${avg} epochs of ${asr_exp} (decoding and packing load it)"
     ${python} -m prefixasr.bin.average_checkpoints --exp-dir "${asr_exp}" --avg "${avg}"
     mark_done "${asr_exp}/.avg${avg}.done" "${sig8}"
+  fi
+  ngram_opts=() ngram_input=()
+  if [ "${use_ngram}" = true ]; then
+    ngram_opts=(decode.ngram="${ngram_file}" decode.ngram_weight="${ngram_weight}")
+    ngram_input=("$(stamp "${ngram_file%/*}/.done")" "${ngram_weight}")
+  fi
+  system_config=$(layered "${asr_exp}/system.yaml" "${asr_config}" "${encoder_config}" "${llm_config}")
+  sig8d=$(signature "$(stamp "${asr_exp}/.train.done")" "$(config_stamp "${system_config}" decode)" \
+    "${ngram_input[@]}" "${decode_opts[@]}")
+  if ! is_done "${asr_exp}/.decode_settings.done" "${sig8d}"; then
+    log "Stage 8: write the decode settings of ${system_config} into ${asr_exp}/config.yaml"
+    ${python} -m prefixasr.bin.set_decode_settings --exp-dir "${asr_exp}" --config "${system_config}" \
+      "${ngram_opts[@]}" "${decode_opts[@]}"
+    mark_done "${asr_exp}/.decode_settings.done" "${sig8d}"
   fi
 fi
 
@@ -440,8 +462,11 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
             form_opts="--long-form --set-name ${dset}_long --split windows --window ${win} --overlap ${ovl}"
           fi
         fi
-        sig9=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${feats_dir}/.$(basename "${cuts}" .jsonl.gz).done")")
+        sig9=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${asr_exp}/.decode_settings.done")" \
+          "$(stamp "${feats_dir}/.$(basename "${cuts}" .jsonl.gz).done")")
         is_done "${dir}/.done" "${sig9}" && continue
+        # a finished decode of other settings or inputs is made anew (the decode tool resumes an unfinished one only)
+        [ -f "${dir}/.done" ] && rm -rf "${dir}"
         write_replay "${dir}" 9
         # The job that finishes last merges the parts and scores them. '$((JOB-1))' is expanded in
         # each job's shell, after run.pl/slurm.pl has put the job number in place of JOB.
@@ -476,7 +501,8 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
 fi
 
 if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
-  sig11=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${results}")")
+  sig11=$(signature "$(stamp "${asr_exp}/.avg${avg}.done")" "$(stamp "${asr_exp}/.decode_settings.done")" \
+    "$(stamp "${results}")")
   if ! is_done "${asr_exp}/.pack.done" "${sig11}"; then
     log "Stage 11: pack ${asr_exp} (last ${avg} epochs averaged) into ${asr_exp}/model.tar.gz"
     ${python} -m prefixasr.bin.pack --exp-dir "${asr_exp}" --avg "${avg}" --results "${results}" \

@@ -149,9 +149,10 @@ def save_config(cfg: Dict[str, Any], path: PathLike) -> None:
         yaml.safe_dump(cfg, f, sort_keys=False, allow_unicode=True)
 
 
-# Keys a resumed run may change (training longer) or that the trainer itself fills in after the first start.
-RESUMABLE_CHANGES = ("train.num_epochs", "train.num_steps", "model.bos_id", "model.eos_id", "model.blank_id",
-                     "model.encoder_ctc.", "model.units.")
+# Keys a resumed run may change (training longer; the decode settings, which training never reads and the recipe
+# writes after it: prefixasr.bin.set_decode_settings) or that the trainer itself fills in after the first start.
+RESUMABLE_CHANGES = ("train.num_epochs", "train.num_steps", "decode.", "model.bos_id", "model.eos_id",
+                     "model.blank_id", "model.encoder_ctc.", "model.units.")
 # filled in by the trainer when the config leaves them null (experiment.resolve_token_ids)
 RESOLVED_WHEN_NULL = ("model.llm.leading_bos",)
 

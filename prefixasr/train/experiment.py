@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
 
 from prefixasr.common import atomic_write
 from prefixasr.data.lang import LanguageMap
@@ -80,12 +82,7 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any],
     if cfg["model"]["loss"]["encoder_ctc_weight"] > 0:
         shutil.copy2(cfg["data"]["char_tokenizer"], exp_dir / "chars.model")
         cfg["exp_files"]["char_tokenizer"] = "chars.model"
-    if cfg["decode"]["ngram"]:  # the n-gram LM decoding fuses in (decode.ngram_weight): part of the system
-        if not Path(cfg["decode"]["ngram"]).is_file():
-            raise FileNotFoundError(f"decode.ngram: {cfg['decode']['ngram']} does not exist "
-                                    f"(write it with prefixasr.bin.train_ngram)")
-        shutil.copy2(cfg["decode"]["ngram"], exp_dir / "ngram.npz")
-        cfg["exp_files"]["ngram"] = "ngram.npz"
+    install_ngram(cfg["decode"], cfg["exp_files"], exp_dir)
     # a pretrained HF part's architecture (config.json), so decoding rebuilds it before loading our weights
     llm, encoder = cfg["model"]["llm"], cfg["model"]["encoder"]
     if llm["type"] == "pretrained" or encoder["type"] == "hf":
@@ -103,3 +100,32 @@ def prepare_exp_dir(cfg: Dict[str, Any], exp_dir: Path, env: Dict[str, Any],
         json.dump(env, f, indent=2)
         f.write("\n")
     return cfg
+
+
+def install_ngram(decode: Dict[str, Any], exp_files: Dict[str, str], exp_dir: Path) -> None:
+    """The n-gram LM decoding fuses in (decode.ngram, at decode.ngram_weight) is part of the system: copied into
+    exp_dir as exp_files.ngram (an earlier copy removed when the settings name none)."""
+    exp_files.pop("ngram", None)
+    if not decode["ngram"]:
+        (exp_dir / "ngram.npz").unlink(missing_ok=True)
+        return
+    if not Path(decode["ngram"]).is_file():
+        raise FileNotFoundError(f"decode.ngram: {decode['ngram']} does not exist (write it with prefixasr.bin.train_ngram)")
+    shutil.copy2(decode["ngram"], exp_dir / "ngram.npz")
+    exp_files["ngram"] = "ngram.npz"
+
+
+def set_decode_settings(exp_dir: Path, decode: Dict[str, Any]) -> List[str]:
+    """Make `decode` (a resolved decode: block) the settings of the trained system in exp_dir: its config.yaml's
+    block, which decode, pack and transcribe read, and its n-gram copy. Returns the settings that changed."""
+    cfg_path = exp_dir / EXP_CONFIG
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path} not found: is {exp_dir} a training experiment directory?")
+    with open(cfg_path, encoding="utf-8") as f:
+        cfg = yaml.safe_load(f)
+    old = cfg.get("decode") or {}
+    changes = [f"decode.{k}: {old.get(k)!r} -> {v!r}" for k, v in decode.items() if old.get(k) != v]
+    install_ngram(decode, cfg.setdefault("exp_files", {}), exp_dir)
+    cfg["decode"] = decode
+    save_config(cfg, cfg_path)
+    return changes
