@@ -21,7 +21,7 @@ import hashlib
 import re
 import sys
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import yaml
 
@@ -40,6 +40,25 @@ def config_files(path: Path, seen: tuple = ()) -> List[Path]:
     with open(path, encoding="utf-8") as f:
         includes = (yaml.safe_load(f) or {}).get("include") or []
     return [path] + [file for inc in includes for file in config_files(path.parent / inc, (*seen, path))]
+
+
+def merged(path: Path, seen: tuple = ()) -> Dict[str, Any]:
+    """The config as prefixasr.train.config.read_yaml reads it: its includes merged in order underneath its keys."""
+    path = path.resolve()
+    config_files(path, seen)  # a missing file or a cycle: the error above
+    with open(path, encoding="utf-8") as f:
+        raw = yaml.safe_load(f) or {}
+    out: Dict[str, Any] = {}
+    for inc in raw.pop("include", None) or []:
+        out = _deep_update(out, merged(path.parent / inc, (*seen, path)))
+    return _deep_update(out, raw)
+
+
+def _deep_update(base: Dict[str, Any], upd: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for k, v in upd.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def split_decode_block(text: str) -> Tuple[str, str]:

@@ -20,12 +20,11 @@ import sys
 from pathlib import Path
 from typing import Tuple
 
-import yaml
+from config_files import merged  # (this script's directory: utils/)
 
 
 def encoder_features(config: Path, root: Path) -> Tuple[str, str, str]:
-    with open(config, encoding="utf-8") as f:
-        enc = ((yaml.safe_load(f) or {}).get("model") or {}).get("encoder") or {}
+    enc = (merged(config).get("model") or {}).get("encoder") or {}  # with the block's includes, as training reads it
     kind = enc.get("type", "conformer")
     if kind == "conformer":
         return "fbank", "fbank", "-"
