@@ -30,24 +30,28 @@ PARTS = ("train", "decode")
 _TOP_LEVEL = re.compile(r"^\S")
 
 
-def config_files(path: Path, seen: tuple = ()) -> List[Path]:
-    """`path` first, then its includes depth-first; a missing file or a cycle is an error."""
-    path = path.resolve()
+def _read(path: Path, seen: tuple) -> Dict[str, Any]:
+    """One config file's YAML; a missing file or an include cycle is an error."""
     if path in seen or not path.is_file():
         what = "an include cycle at" if path in seen else "no config file"
         where = f" (included by {seen[-1]})" if seen else ""
         raise SystemExit(f"config_files.py: {what} {path}{where}")
     with open(path, encoding="utf-8") as f:
-        includes = (yaml.safe_load(f) or {}).get("include") or []
+        return yaml.safe_load(f) or {}
+
+
+def config_files(path: Path, seen: tuple = ()) -> List[Path]:
+    """`path` first, then its includes depth-first; a missing file or a cycle is an error."""
+    path = path.resolve()
+    includes = _read(path, seen).get("include") or []
     return [path] + [file for inc in includes for file in config_files(path.parent / inc, (*seen, path))]
 
 
 def merged(path: Path, seen: tuple = ()) -> Dict[str, Any]:
-    """The config as prefixasr.train.config.read_yaml reads it: its includes merged in order underneath its keys."""
+    """The config as prefixasr.train.config.read_yaml reads it (that module imports torch, which this script must not):
+    its includes merged in order underneath its keys."""
     path = path.resolve()
-    config_files(path, seen)  # a missing file or a cycle: the error above
-    with open(path, encoding="utf-8") as f:
-        raw = yaml.safe_load(f) or {}
+    raw = _read(path, seen)
     out: Dict[str, Any] = {}
     for inc in raw.pop("include", None) or []:
         out = _deep_update(out, merged(path.parent / inc, (*seen, path)))
