@@ -132,6 +132,20 @@ def _tiny_whisper_block(work: Path) -> Path:
     return block
 
 
+def _tiny_whisper_ft_block(work: Path) -> Path:
+    """An encoder block: a tiny random Whisper with a 30 s window, fine-tuned on its own log-mel (written once)."""
+    import yaml
+
+    from whisper_fixtures import write_tiny_whisper
+
+    block = work / "tiny_whisper_ft.yaml"
+    if not block.is_file():
+        whisper = write_tiny_whisper(work / "models" / "tiny-whisper-30s", max_source_positions=1500)
+        block.write_text(yaml.safe_dump({"model": {"input_dim": 80, "encoder": {"type": "hf", "path": str(whisper)}},
+                                         "train": {"lr_scales": {"encoder": 0.05}}}), encoding="utf-8")
+    return block
+
+
 def test_the_recipe_runs_on_a_frozen_whisper_with_an_adapter(micro_run):
     """run.sh --encoder_config <a block with a frozen Whisper + adapter>: stage 3 caches the Whisper's outputs (its
     own kind of features, in their own directory), stage 6 pre-trains the adapter (the block layered over
@@ -168,13 +182,14 @@ def test_the_recipe_runs_on_a_frozen_whisper_with_an_adapter(micro_run):
 
 
 def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_run):
-    """run_encoders.sh on the micro data (its LM reused): the Conformer and a frozen Whisper + adapter, each trained
-    on the training set with its noise copy at equal steps (half the epochs), one table with test_noisy, the
-    comparison with paired bootstrap intervals and each encoder's wall time."""
+    """run_encoders.sh on the micro data (its LM reused): the Conformer, a frozen Whisper + adapter and a fine-tuned
+    Whisper, each trained on the training set with its noise copy at equal steps (half the epochs), one table with
+    test_noisy, the comparisons with paired bootstrap intervals and each encoder's wall time."""
     work, _ = micro_run
-    block = _tiny_whisper_block(work)
+    block, ft_block = _tiny_whisper_block(work), _tiny_whisper_ft_block(work)
     cmd = ["bash", str(RECIPE / "run_encoders.sh"), "--langs", " ".join(LANGS), "--data_dir", str(work / "data"),
-           "--exp_dir", str(work / "exp"), "--encoders", f"conformer:- tiny:{block}", "--augments", "noise",
+           "--exp_dir", str(work / "exp"), "--encoders", f"conformer:- tiny:{block} tiny_ft:{ft_block}",
+           "--augments", "noise",
            "--pretrain_epochs", "2", "--system_epochs", "2", "--decode_methods", "llm_greedy",
            "--results", str(work / "RESULTS_encoders.md"), "--",
            "--local_data_opts", MICRO_DATA_OPTS.format(text=work / "text"),
@@ -185,7 +200,7 @@ def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_ru
     assert out.returncode == 0, f"run_encoders.sh failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
     assert "Stage 0: prepare" not in out.stderr, "the shared data stage was done already"
     exp = work / "exp"
-    for tag in ("conformer_noise", "tiny_noise"):
+    for tag in ("conformer_noise", "tiny_noise", "tiny_ft_noise"):
         assert (decode_dir(exp / tag, "decode_test_noisy_llm_greedy_*") / "wer").is_file(), tag
     import yaml
 
@@ -198,3 +213,8 @@ def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_ru
     assert "Made by `cd egs/indic && ./run_encoders.sh" in table and "tiny_noise: features" in table
     assert "## test_noisy: CER" in table and "## Effects with paired bootstrap 95% intervals" in table
     assert "`tiny_noise/" in table.split("## Effects")[1], "the augmented pair is compared too"
+    ft = yaml.safe_load((exp / "tiny_ft_noise" / "config.yaml").read_text(encoding="utf-8"))
+    assert ft["data"]["train_cuts"].endswith("whisper_mel/train_noise_cuts.jsonl.gz"), "Whisper's own log-mel"
+    assert ft["model"]["encoder"]["type"] == "hf"
+    assert ft["model"]["init"]["path"].endswith("pretrain_tiny_whisper_ft_noise"), "stage 6's fine-tuned Whisper"
+    assert "`tiny_ft_noise/" in table.split("## Effects")[1] and "tiny_ft_noise: features" in table
