@@ -96,8 +96,8 @@ def test_set_decode_settings_refuses_what_is_not_a_decode_setting(system: Path, 
     save_config(load_config(None), exp / "config.yaml")
     with pytest.raises(ValueError, match="train.lr=1: only decode"):
         set_decode_settings.main(["--exp-dir", str(exp), "--config", str(system), "train.lr=1"])
-    with pytest.raises(ValueError, match="decode.beam"):
-        set_decode_settings.main(["--exp-dir", str(exp), "--config", str(system), "decode.beam=4"])
+    with pytest.raises(ValueError, match="beam_size"):  # ESPnet's name; ours is decode.beam
+        set_decode_settings.main(["--exp-dir", str(exp), "--config", str(system), "decode.beam_size=4"])
     with pytest.raises(FileNotFoundError, match="is .* a training experiment directory"):
         set_decode_settings.main(["--exp-dir", str(tmp_path / "none"), "--config", str(system)])
 

@@ -242,6 +242,24 @@ def test_joint_ctc_decoding_defaults_to_the_system_config(tmp_path, env):
     assert _run(other, seg, tmp_path / "x", "--method", "llm_greedy", "--ctc-weight", "0.5") == 1
 
 
+def test_beam_and_length_penalty_default_to_the_system_config(tmp_path, env):
+    """decode.beam and decode.length_penalty are what llm_beam uses unless told (as conf/llm/gemma3_270m.yaml sets
+    them): the decode dir's settings and name say so, and its words are those of the same options given."""
+    _, seg, _ = env
+    exp = _exp_dir(tmp_path / "exp", decode={"beam": 3, "length_penalty": 0.0})
+    assert _run(exp, seg, tmp_path / "system", "--method", "llm_beam", "--no-score") == 0
+    info = json.loads((tmp_path / "system" / "decode_info.json").read_text())
+    assert (info["options"]["beam"], info["options"]["length_penalty"]) == (3, 0.0)
+    assert info["suffix"] == "llm_beam_epoch-last_avg-1_beam-3_lp-0"
+    assert _run(exp, seg, tmp_path / "given", "--method", "llm_beam", "--beam", "3", "--length-penalty", "0",
+                "--no-score") == 0
+    assert _run(exp, seg, tmp_path / "told", "--method", "llm_beam", "--beam", "2", "--length-penalty", "1",
+                "--no-score") == 0
+    assert json.loads((tmp_path / "told" / "decode_info.json").read_text())["suffix"].endswith("_beam-2")
+    system, given = ((tmp_path / d / "text").read_text(encoding="utf-8") for d in ("system", "given"))
+    assert system == given
+
+
 def test_pause_split_decodes_each_segment_alone(tmp_path, env):
     """--split pauses: every segment that `Decoder.pauses` finds is decoded as if it were a recording of its own,
     and the words are joined in order (no stitching); the LLM methods of a system with an encoder CTC use it

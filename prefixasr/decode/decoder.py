@@ -20,6 +20,7 @@ from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decod
                                      default_method, feature_windows, strip_special, timed_words)
 from prefixasr.decode.script_mask import script_mask, word_starts
 from prefixasr.decode.writer import DecodeDirWriter
+from prefixasr.train.config import DECODE_DEFAULTS
 
 if TYPE_CHECKING:
     from lhotse import CutSet
@@ -61,20 +62,7 @@ class Decoder:
         if langid not in LANGID_MODES:
             raise ValueError(f"langid must be one of {LANGID_MODES}, got {langid!r}")
         self.model, self.tok, self.lang_map = loaded.model, loaded.tokenizer, loaded.lang_map
-        system = loaded.config.get("decode", {})  # the system's own decoding defaults
-        if opts.method is None:
-            opts = dataclasses.replace(opts, method=system.get("method") or default_method(self.model))
-        if opts.llm.ctc_weight is None:
-            weight = float(system.get("ctc_weight", 0.0))
-            opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ctc_weight=weight))
-        if opts.script_mask is None:
-            opts = dataclasses.replace(opts, script_mask=bool(system.get("script_mask", False)))
-        if opts.llm.word_penalty is None:
-            penalty = float(system.get("word_penalty", 0.0))
-            opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, word_penalty=penalty))
-        if opts.llm.ctc_propose is None:
-            propose = bool(system.get("ctc_propose", False))
-            opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ctc_propose=propose))
+        opts = with_system_defaults(opts, loaded.config.get("decode", {}), self.model)
         opts, self.ngram = _resolve_ngram(opts, loaded)
         self.opts, self.langid, self.device = opts, langid, device
         self.frame_shift = FRAME_SHIFT  # seconds a feature frame (decode_cuts: the cuts' own; 20 ms for cached outputs)
@@ -265,6 +253,26 @@ class Decoder:
         if res.lang_logits is not None:
             rec["pred_lang"] = res.language
         return rec
+
+
+# DecodeOptions.llm fields that, left None, take the system config's decode.<field>
+_LLM_SYSTEM_KEYS = {"ctc_weight": float, "word_penalty": float, "ctc_propose": bool, "length_penalty": float}
+
+
+def with_system_defaults(opts: DecodeOptions, system: dict, model) -> DecodeOptions:
+    """`opts` with each option left None taken from the system config's `decode` section (train/config.py's
+    DECODE_DEFAULTS where an older experiment lacks the key), so the decode tool, transcribe and the Python API
+    search alike. The n-gram's weight and file are resolved with the LM itself (_resolve_ngram)."""
+    def system_value(key: str, cast):
+        value = system.get(key)
+        return cast(DECODE_DEFAULTS[key] if value is None else value)
+
+    llm = dataclasses.replace(opts.llm, **{key: system_value(key, cast) for key, cast in _LLM_SYSTEM_KEYS.items()
+                                           if getattr(opts.llm, key) is None})
+    return dataclasses.replace(
+        opts, llm=llm, method=opts.method or system.get("method") or default_method(model),
+        beam=system_value("beam", int) if opts.beam is None else opts.beam,
+        script_mask=system_value("script_mask", bool) if opts.script_mask is None else opts.script_mask)
 
 
 def _resolve_ngram(opts: DecodeOptions, loaded: "LoadedModel") -> Tuple[DecodeOptions, Optional[NgramLM]]:

@@ -30,7 +30,8 @@ class LlmSearchConfig:
     max_tokens_per_frame: float = 1.0  # cap relative to the speech prefix length (frames after stacking)
     repetition_penalty: float = 1.0  # CTRL-style; 1.0 = off
     beam: int = 4
-    length_penalty: float = 1.0  # finished beams are ranked by logp / len**length_penalty
+    length_penalty: Optional[float] = None  # finished beams are ranked by logp / len**length_penalty; None: the
+    # system config's decode.length_penalty, resolved by decode.decoder.Decoder (the search reads None as 1)
     ctc_weight: Optional[float] = None  # joint decoding with the encoder CTC's prefix score; 0 = the LLM alone;
     # None: the system config's decode.ctc_weight, resolved by decode.decoder.Decoder (so the decode tool, transcribe
     # and the Python API agree); the search functions below read an unresolved None as 0
@@ -194,6 +195,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
         raise ValueError("n-gram fusion needs both an n-gram scorer and ngram_weight > 0")
     costs = _word_costs(cfg, word_starts)
     k, b = cfg.beam, embeds.size(0)
+    norm = 1.0 if cfg.length_penalty is None else cfg.length_penalty
     device = embeds.device
     step = _Stepper(model, embeds, mask, use_cache=True, positions=positions)
     logits = step.first()  # (B, V)
@@ -234,7 +236,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
                     new_score[i, j] = -math.inf
                     continue
                 if int(tok[i, j]) == model.eos_id:
-                    finished[i].append((s / max(len(parent), 1) ** cfg.length_penalty, parent))
+                    finished[i].append((s / max(len(parent), 1) ** norm, parent))
                     new_seqs.append(parent)
                     new_score[i, j] = -math.inf
                 else:
@@ -243,7 +245,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
                 live = [(float(new_score[i, j]), new_seqs[i * k + j]) for j in range(k)
                         if new_score[i, j] > -math.inf]
                 if len(finished[i]) >= k or not live or t + 1 >= max_lens[i]:
-                    finished[i].extend((s / max(len(q), 1) ** cfg.length_penalty, q) for s, q in live)
+                    finished[i].extend((s / max(len(q), 1) ** norm, q) for s, q in live)
                     done[i] = True
                     new_score[i] = -math.inf
         if all(done):

@@ -24,7 +24,8 @@ METHODS = ("llm_greedy", "llm_beam", "rnnt_greedy", "rnnt_beam", "ctc_greedy")
 @dataclass
 class DecodeOptions:
     method: Optional[str] = "llm_greedy"  # None: the model's own default (default_method)
-    beam: int = 4
+    beam: Optional[int] = None  # beam searches; None: the system config's decode.beam, resolved by
+    # decode.decoder.Decoder (decode_batch reads None as LlmSearchConfig's default)
     llm: LlmSearchConfig = field(default_factory=LlmSearchConfig)
     max_sym_per_frame: int = 1
     use_cache: bool = True  # only for benchmarks/tests: greedy without a KV cache
@@ -39,14 +40,16 @@ def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
     group.add_argument("--method", choices=METHODS, default=method,
                        help="decoding method" + ("" if method else " (default: the model's own: its LLM, else its "
                                                                    "RNN-T, else its character CTC)"))
-    group.add_argument("--beam", type=int, default=4, help="beam size (llm_beam, rnnt_beam)")
+    group.add_argument("--beam", type=int, default=None,
+                       help="beam size (llm_beam, rnnt_beam) (default: the system config's decode.beam, else 4)")
     group.add_argument("--max-new-tokens", type=int, default=256,
                        help="LLM: absolute cap on output tokens (per window in long-form)")
     group.add_argument("--max-tokens-per-frame", type=float, default=1.0,
                        help="LLM: cap on output tokens per speech-prefix frame (stops runaway generation)")
     group.add_argument("--repetition-penalty", type=float, default=1.0, help="LLM: CTRL-style penalty, 1.0 = off")
-    group.add_argument("--length-penalty", type=float, default=1.0,
-                       help="llm_beam: finished hypotheses are ranked by logp / length**this")
+    group.add_argument("--length-penalty", type=float, default=None,
+                       help="llm_beam: finished hypotheses are ranked by logp / length**this; 0 = by the total "
+                            "(default: the system config's decode.length_penalty, else 1)")
     group.add_argument("--max-sym-per-frame", type=int, default=1, help="rnnt_greedy: symbols per frame")
     group.add_argument("--ctc-weight", type=float, default=None,
                        help="llm_*: joint decoding with the encoder CTC's prefix score (ESPnet's ctc_weight, e.g. "
@@ -80,9 +83,10 @@ def _yes_no(value: str) -> bool:
 
 def options_from_args(args) -> DecodeOptions:
     """DecodeOptions from the arguments that add_search_arguments declared."""
-    llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty, args.beam,
-                          args.length_penalty, args.ctc_weight, args.ctc_candidates, args.ngram_weight,
-                          args.word_penalty, args.ctc_propose)
+    llm = LlmSearchConfig(args.max_new_tokens, args.max_tokens_per_frame, args.repetition_penalty,
+                          length_penalty=args.length_penalty, ctc_weight=args.ctc_weight,
+                          ctc_candidates=args.ctc_candidates, ngram_weight=args.ngram_weight,
+                          word_penalty=args.word_penalty, ctc_propose=args.ctc_propose)
     return DecodeOptions(args.method, args.beam, llm, args.max_sym_per_frame, script_mask=args.script_mask,
                          ngram=args.ngram)
 
@@ -165,13 +169,14 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         enc, enc_lens = model.encoder(features, feature_lens)
         hyps = model.encoder_ctc.greedy(enc, enc_lens)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, enc_lens.tolist())]
+    beam = LlmSearchConfig.beam if opts.beam is None else opts.beam
     if opts.method.startswith("rnnt"):
         prefix, plens = model.encode(features, feature_lens)
         allowed = rows_for(vocab_mask, lang_ids, model.transducer.joiner.output_linear.out_features)
         if opts.method == "rnnt_greedy":
             hyps = rnnt_greedy(model.transducer, prefix, plens, opts.max_sym_per_frame, allowed)
         else:
-            hyps = rnnt_beam(model.transducer, prefix, plens, opts.beam, allowed)
+            hyps = rnnt_beam(model.transducer, prefix, plens, beam, allowed)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, plens.tolist())]
     ctc = None
     vocab = _llm_vocab(model)
@@ -203,8 +208,8 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache, positions=positions,
                           allowed=allowed, word_starts=word_starts)
     else:  # joint decoding (CTC, n-gram) searches with a beam, of 1 for greedy
-        beam = 1 if opts.method == "llm_greedy" else opts.beam
-        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=beam), positions, ctc,
+        width = 1 if opts.method == "llm_greedy" else beam
+        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=width), positions, ctc,
                         allowed, fusion, word_starts)
     return [Decoded(t, None, int(n)) for t, n in zip(toks, plens.tolist())]
 

@@ -59,6 +59,11 @@ DECODE_DEFAULTS: Dict[str, Any] = {
     # None: the system's LLM greedy, else its RNN-T's, else its character CTC's (decode/runner.py, default_method).
     # The decode tool and the recipes name theirs (--method, asr.sh's --decode_methods).
     "method": None,
+    # beam searches (llm_beam, rnnt_beam): hypotheses kept each step
+    "beam": 4,
+    # llm_beam: finished hypotheses are ranked by their score / length**length_penalty (1: per token, 0: the total;
+    # a pretrained LLM's misspelt word is more tokens than the right one, so per token favours it: conf/llm/)
+    "length_penalty": 1.0,
     # LLM methods: weight of the encoder CTC's prefix score in joint decoding (ESPnet's ctc_weight; needs the
     # LLM to write the CTC's characters). The per-epoch dev CER always shows the LLM alone.
     "ctc_weight": 0.0,
