@@ -29,3 +29,11 @@ def test_a_block_that_includes_another_reads_the_included_encoder(tmp_path: Path
     own = tmp_path / "own.yaml"
     own.write_text("include: [adapter.yaml]\nmodel:\n  encoder: {type: conformer}\n", encoding="utf-8")
     assert features(own, tmp_path) == ["fbank", "fbank", "-"], "the including file's keys win"
+
+
+def test_the_config_reader_starts_without_torch() -> None:
+    """asr.sh calls this script for every run: it reads configs with prefixasr.train.config, which (and
+    prefixasr.model, whose config schema it checks against) must not import torch."""
+    code = "import sys, prefixasr.train.config; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

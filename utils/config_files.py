@@ -47,24 +47,6 @@ def config_files(path: Path, seen: tuple = ()) -> List[Path]:
     return [path] + [file for inc in includes for file in config_files(path.parent / inc, (*seen, path))]
 
 
-def merged(path: Path, seen: tuple = ()) -> Dict[str, Any]:
-    """The config as prefixasr.train.config.read_yaml reads it (that module imports torch, which this script must not):
-    its includes merged in order underneath its keys."""
-    path = path.resolve()
-    raw = _read(path, seen)
-    out: Dict[str, Any] = {}
-    for inc in raw.pop("include", None) or []:
-        out = _deep_update(out, merged(path.parent / inc, (*seen, path)))
-    return _deep_update(out, raw)
-
-
-def _deep_update(base: Dict[str, Any], upd: Dict[str, Any]) -> Dict[str, Any]:
-    out = dict(base)
-    for k, v in upd.items():
-        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def split_decode_block(text: str) -> Tuple[str, str]:
     """(the text without its top-level `decode:` block, that block): the block runs from its key's line to the
     next line that starts at the first column (a key, or a comment about what follows); its indented comments

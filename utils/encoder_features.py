@@ -8,7 +8,8 @@
 <name> is the feature directory under the data dir. model.encoder.path is relative to the repository root (the
 second argument) unless absolute; a missing directory is an error naming how to install it. Waveform encoders
 (wav2vec2-style) read audio on the fly, which the recipe's feature stage does not make: an error says so.
-Reads YAML and the encoder's config.json only (prefixasr imports torch; this starts in a fraction of a second).
+Reads YAML (prefixasr.train.config.read_yaml, which needs no torch) and the encoder's config.json only, so it
+starts in a fraction of a second.
 
 Usage:
   utils/encoder_features.py ../../conf/encoder/whisper_base.yaml /path/to/prefixasr
@@ -20,11 +21,15 @@ import sys
 from pathlib import Path
 from typing import Tuple
 
-from config_files import merged  # (this script's directory: utils/)
+from prefixasr.train.config import read_yaml
 
 
 def encoder_features(config: Path, root: Path) -> Tuple[str, str, str]:
-    enc = (merged(config).get("model") or {}).get("encoder") or {}  # with the block's includes, as training reads it
+    try:
+        raw = read_yaml(config)  # with the block's includes, as training reads it
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"encoder_features.py: {err}")
+    enc = (raw.get("model") or {}).get("encoder") or {}
     kind = enc.get("type", "conformer")
     if kind == "conformer":
         return "fbank", "fbank", "-"
