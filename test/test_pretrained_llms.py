@@ -1,6 +1,7 @@
 """Pretrained LLMs with their own tokenizers (tiny random Gemma 3 and Qwen2 on disk) through the recipe's tools: train
 (LoRA / frozen / fine-tuned), decode with every search (joint CTC, n-gram, script masks, word penalty: all in the
 project's units, through the text), pack, reload; the two vocabularies; the LLM's own embedding scale and BOS."""
+import json
 import tarfile
 
 import pytest
@@ -11,6 +12,7 @@ from hf_llm_fixtures import write_tiny_llm
 from test_train_fixtures import make_corpus, system_config
 from prefixasr.bin import decode as decode_cli
 from prefixasr.bin import pack as pack_cli
+from prefixasr.bin import search_errors
 from prefixasr.bin import train as train_cli
 from prefixasr.bin import train_ngram
 from prefixasr.checkpoints import load_checkpoint
@@ -94,6 +96,14 @@ def test_train_decode_pack_and_reload(tmp_path, corpus, arch):
         assert len(hyps) == 12, (method, hyps[:3])
         # the LLM writes after two epochs; the RNN-T, in its units, may still write only blanks
         assert method.startswith("rnnt") or any(len(h.split(maxsplit=1)) > 1 for h in hyps), (method, hyps[:3])
+    # forced scoring through the two vocabularies (the CTC and the n-gram read the LLM's tokens through their text):
+    # the beam's 1-best scores what the beam said
+    forced = tmp_path / "forced.jsonl"
+    assert search_errors.main(["--exp-dir", str(exp), "--cuts", corpus["cuts"], "--output", str(forced),
+                               "--log-level", "WARNING"]) == 0
+    records = [json.loads(line) for line in forced.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 12 and all(set(r["ref_score"]["parts"]) == {"llm", "ctc", "ngram", "word"} for r in records)
+    assert all(r["hyp_score"]["ranked"] == pytest.approx(r["beam_score"], rel=1e-5, abs=1e-4) for r in records)
     # packing embeds the LLM's directory once; the packed model decodes as the experiment does
     (llm_dir / "NOTICE.md").write_text("the LLM's terms\n", encoding="utf-8")  # travels with anything derived
     archive = tmp_path / "model.tar.gz"

@@ -16,8 +16,8 @@ from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.data.text import script_languages
 from prefixasr.decode.longform import SPLITS, Word, make_windows, pause_segments, stitch
 from prefixasr.decode.ngram import NgramLM
-from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decode_batch,
-                                     default_method, feature_windows, strip_special, timed_words)
+from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decode_batch, default_method,
+                                     feature_windows, force_batch, strip_special, timed_words)
 from prefixasr.decode.script_mask import script_mask, word_starts
 from prefixasr.decode.writer import DecodeDirWriter
 from prefixasr.train.config import DECODE_DEFAULTS
@@ -118,6 +118,37 @@ class Decoder:
                              f"({', '.join(self.lang_map.languages)})")
         return 0  # no per-language prompt: the id is not used
 
+    def _given_lang_ids(self, batch: "AsrBatch") -> torch.Tensor:
+        return torch.tensor([self.lang_id(lang, f"utterance {utt}") for lang, utt in zip(batch.languages, batch.cut_ids)],
+                            dtype=torch.long, device=self.device)
+
+    @torch.inference_mode()
+    def search_errors(self, batch: "AsrBatch") -> List[dict]:
+        """Each utterance's 1-best by this decoder's LLM search and its reference (the LLM's tokens of its text),
+        both scored as the search ranks them (decode/forced.py), with the given languages: records (utt, lang,
+        ref, hyp, the search's own score of its 1-best, and per side its ranking score, total, parts, missed
+        candidates and reachability)."""
+        if not self.opts.method.startswith("llm"):
+            raise ValueError(f"{self.opts.method}: forced scoring follows the LLM's search (llm_beam, llm_greedy)")
+        feats, lens = batch.features.to(self.device), batch.feature_lens.to(self.device)
+        lang_ids = self._given_lang_ids(batch)
+        masks = (self.vocab_mask, self.ngram, self.word_starts, self.ctc_mask, self.vocabs)
+        hyps = decode_batch(self.model, feats, lens, lang_ids, self.opts, *masks)
+        hyps = [strip_special(d, self.tok, self.blank_id) for d in hyps]
+        refs = [self.tok.encode(text) for text in batch.texts]
+        sides = {side: force_batch(self.model, feats, lens, lang_ids, self.opts, seqs, *masks)
+                 for side, seqs in (("ref", refs), ("hyp", [d.tokens for d in hyps]))}
+        out = []
+        for k, utt in enumerate(batch.cut_ids):
+            rec = {"utt": utt, "lang": batch.languages[k], "ref": batch.texts[k], "hyp": self._clean(hyps[k])[0],
+                   "beam_score": hyps[k].score}  # the search's own (None for greedy search without a scorer)
+            for side, scores in sides.items():
+                f = scores[k]
+                rec[side + "_score"] = {"ranked": f.ranked, "total": f.total, "tokens": len(f.tokens),
+                                        "parts": f.parts, "missed": f.missed, "reachable": f.reachable}
+            out.append(rec)
+        return out
+
     def _clean(self, d: Decoded) -> Tuple[str, Decoded]:
         d = strip_special(d, self.tok, self.blank_id)
         # one line of words: a pretrained LLM's vocabulary holds newlines, tabs and runs of spaces
@@ -131,12 +162,7 @@ class Decoder:
         if self.model.lid_head is not None:  # measured on every decode (LID accuracy); used with --langid predicted
             pred_ids = self.language_scores(feats, lens).argmax(-1)
             pred = [self.lang_map.language(int(i)) for i in pred_ids]
-        if self.langid == "predicted":
-            lang_ids = pred_ids
-        else:
-            lang_ids = torch.tensor([self.lang_id(lang, f"utterance {utt}")
-                                     for lang, utt in zip(batch.languages, batch.cut_ids)],
-                                    dtype=torch.long, device=self.device)
+        lang_ids = pred_ids if self.langid == "predicted" else self._given_lang_ids(batch)
         out = []
         for k, d in enumerate(decode_batch(self.model, feats, lens, lang_ids, self.opts, self.vocab_mask,
                                            self.ngram, self.word_starts, self.ctc_mask, self.vocabs)):
@@ -295,35 +321,52 @@ def _resolve_ngram(opts: DecodeOptions, loaded: "LoadedModel") -> Tuple[DecodeOp
     return dataclasses.replace(opts, ngram=str(path)), lm
 
 
+def _input_kind(dec: Decoder, cuts: "CutSet"):
+    """What `dec` reads from `cuts`: their stored features, checked to be its encoder's kind (never silently fbank
+    for Whisper, say), else its encoder's own kind computed from the audio (the extractor returned). Sets
+    dec.frame_shift."""
+    from prefixasr.data.features import check_feature_kind, feature_frame_shift
+    from prefixasr.model.extractors import extractor_for
+
+    if next(iter(cuts)).has_features:
+        check_feature_kind(cuts, dec.model.encoder)
+        dec.frame_shift = feature_frame_shift(cuts)
+        return None
+    extractor = extractor_for(dec.model.encoder, dec.model.cfg["input_dim"])
+    dec.frame_shift = extractor.frame_shift
+    return extractor
+
+
+def segment_batches(dec: Decoder, cuts: "CutSet", max_duration: float = 100.0,
+                    normalize: bool = False) -> Iterable["AsrBatch"]:
+    """A non-empty cut set as `dec` reads it, in batches of `max_duration` s of segments, in order; texts as
+    written (scoring normalises them), or as training reads them (`normalize`)."""
+    from prefixasr.data.datamodule import AsrDataModule, unpack_batch  # lhotse-heavy: only when decoding
+
+    extractor = _input_kind(dec, cuts)
+    dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0,
+                       on_the_fly_feats=extractor is not None, shuffle=False, extractor=extractor)
+    for batch in dm.test_dataloader(cuts):
+        yield unpack_batch(batch, normalize=normalize)
+
+
 def decode_cuts(dec: Decoder, cuts: "CutSet", writer: DecodeDirWriter, long_form: bool = False,
                 window: float = 30.0, overlap: float = 5.0, max_duration: float = 100.0,
                 desc: str = "decode", split: Optional[str] = None) -> float:
     """Decode every cut of a non-empty set (whole recordings with `long_form`, else segment batches of
     `max_duration` s), appending records to `writer` as they come so an interrupted run resumes.
     Returns the seconds of audio decoded."""
-    from prefixasr.data.datamodule import AsrDataModule, unpack_batch  # lhotse-heavy: only when decoding
-    from prefixasr.data.features import check_feature_kind, feature_frame_shift
-    from prefixasr.model.extractors import extractor_for
-
-    first = next(iter(cuts))
-    if first.has_features:  # never silently the wrong kind (fbank for Whisper, say)
-        check_feature_kind(cuts, dec.model.encoder)
-    # without stored features: the encoder's own kind, computed from the audio
-    extractor = None if first.has_features else extractor_for(dec.model.encoder, dec.model.cfg["input_dim"])
-    dec.frame_shift = feature_frame_shift(cuts) if first.has_features else extractor.frame_shift
-
     audio, t0 = 0.0, time.time()
     bar = tqdm(total=len(cuts), unit="utt", desc=desc, mininterval=5)
 
     def records() -> Iterable[List[dict]]:
         if long_form:
+            _input_kind(dec, cuts)
             for cut in cuts:
                 yield [dec.recording(cut, window, overlap, max_duration, split)]
             return
-        dm = AsrDataModule(max_duration=max_duration, num_workers=0, world_size=1, rank=0,
-                           on_the_fly_feats=not first.has_features, shuffle=False, extractor=extractor)
-        for batch in dm.test_dataloader(cuts):
-            yield dec.segments(unpack_batch(batch, normalize=False))
+        for batch in segment_batches(dec, cuts, max_duration):
+            yield dec.segments(batch)
 
     for recs in records():
         writer.append(recs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -53,7 +53,7 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-def _word_costs(cfg: LlmSearchConfig, word_starts: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+def word_costs(cfg: LlmSearchConfig, word_starts: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     """(V,) the word insertion penalty of each token (0 for tokens inside a word), or None when off."""
     if not cfg.word_penalty:
         return None
@@ -62,7 +62,7 @@ def _word_costs(cfg: LlmSearchConfig, word_starts: Optional[torch.Tensor]) -> Op
     return word_starts.float() * cfg.word_penalty
 
 
-def _penalise(logits: torch.Tensor, history: Sequence[Sequence[int]], penalty: float) -> torch.Tensor:
+def penalise(logits: torch.Tensor, history: Sequence[Sequence[int]], penalty: float) -> torch.Tensor:
     """Make already-emitted tokens less likely (divide positive logits, multiply negative ones)."""
     if penalty == 1.0:
         return logits
@@ -75,7 +75,7 @@ def _penalise(logits: torch.Tensor, history: Sequence[Sequence[int]], penalty: f
     return logits
 
 
-class _Stepper:
+class Stepper:
     """Feeds the LLM one step at a time, with (use_cache) or without a KV cache; same results either way."""
 
     def __init__(self, model, embeds: torch.Tensor, mask: torch.Tensor, use_cache: bool,
@@ -122,14 +122,14 @@ def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequen
     (from model.build_llm_prefix; counted along the mask when None); `allowed`: each row's allowed tokens;
     `word_starts`: (V,) the tokens that begin a word (for cfg.word_penalty)."""
     cfg = cfg or LlmSearchConfig()
-    costs = _word_costs(cfg, word_starts)
+    costs = word_costs(cfg, word_starts)
     b = embeds.size(0)
-    step = _Stepper(model, embeds, mask, use_cache, positions)
+    step = Stepper(model, embeds, mask, use_cache, positions)
     logits = step.first()
     hyps: List[List[int]] = [[] for _ in range(b)]
     done = [False] * b
     for t in range(max(max_lens)):
-        logits = _penalise(logits, hyps, cfg.repetition_penalty)
+        logits = penalise(logits, hyps, cfg.repetition_penalty)
         if costs is not None:  # the same margin as on log-probabilities: they differ from logits by a constant
             logits = logits - costs
         tok = script_mask.apply(logits, allowed).argmax(-1)
@@ -149,11 +149,10 @@ def llm_greedy(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequen
     return hyps
 
 
-def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram: Optional[NgramScorer],
-                      cfg: LlmSearchConfig, eos_id: int,
-                      costs: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(N, V) LLM log-probs -> (N, C) joint scores and their tokens: each row's best LLM tokens, the CTC's proposal
-    (cfg.ctc_propose) and EOS (`costs`: each token's word insertion penalty)."""
+def candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], cfg: LlmSearchConfig,
+               eos_id: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(N, V) LLM log-probs -> (N, C) the tokens joint decoding scores each step: each row's best LLM tokens, the
+    CTC's proposal (cfg.ctc_propose) and EOS; and (N, 1) where the proposal column is unused (None without one)."""
     pre = logp.clone()
     pre[:, eos_id] = -math.inf  # always a candidate, once
     top = pre.topk(min(cfg.ctc_candidates, pre.size(-1) - 1), dim=-1).indices
@@ -163,41 +162,82 @@ def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram:
         proposed = torch.tensor(ctc.proposals(), dtype=torch.long, device=logp.device)[:, None]
         unused = (proposed < 0) | (proposed == eos_id) | (proposed == top).any(1, keepdim=True)
         top = torch.cat([top, torch.where(unused, eos, proposed)], 1)  # a placeholder where unused, never chosen
-    cands = torch.cat([top, eos], 1)
+    return torch.cat([top, eos], 1), unused
+
+
+def score_parts(logp: torch.Tensor, cands: torch.Tensor, ctc: Optional[CtcPrefixScorer],
+                ngram: Optional[NgramScorer], cfg: LlmSearchConfig,
+                costs: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The joint score of (N, C) candidate tokens, by part, each weighted as the search adds them: "llm" (1 - w)
+    log p_LLM, "ctc" w x the CTC prefix-score increment, "ngram" its weight x log P_ngram, "word" minus the word
+    insertion penalty (`costs`: each token's). Scores the CTC and the n-gram (call their `select` next)."""
     w = cfg.ctc_weight or 0.0
-    score = (1 - w) * logp.gather(1, cands)
+    parts = {"llm": (1 - w) * logp.gather(1, cands)}
     if ctc is not None:
-        score = score + w * ctc.score(cands)
+        parts["ctc"] = w * ctc.score(cands)
+    if ngram is not None:
+        parts["ngram"] = cfg.ngram_weight * ngram.score(cands)
+    if costs is not None:
+        parts["word"] = -costs[cands]
+    return parts
+
+
+def joint_score(parts: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """The sum the search ranks by, added in one fixed order (forced scoring adds the same way)."""
+    total = parts["llm"]
+    for name in ("ctc", "ngram", "word"):
+        if name in parts:
+            total = total + parts[name]
+    return total
+
+
+def ranking_score(total: float, length: int, cfg: LlmSearchConfig) -> float:
+    """What a finished hypothesis of `length` tokens (EOS not counted) is ranked by: total / length**length_penalty."""
+    return total / max(length, 1) ** (1.0 if cfg.length_penalty is None else cfg.length_penalty)
+
+
+def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram: Optional[NgramScorer],
+                      cfg: LlmSearchConfig, eos_id: int,
+                      costs: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(N, V) LLM log-probs -> (N, C) joint scores of the step's candidates, and their tokens."""
+    cands, unused = candidates(logp, ctc, cfg, eos_id)
+    score = joint_score(score_parts(logp, cands, ctc, ngram, cfg, costs))
     if unused is not None:
         score[:, -2:-1] = score[:, -2:-1].masked_fill(unused, -math.inf)
-    if ngram is not None:
-        score = score + cfg.ngram_weight * ngram.score(cands)
-    if costs is not None:
-        score = score - costs[cands]
     return score, cands
 
 
-@torch.inference_mode()
 def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
              cfg: Optional[LlmSearchConfig] = None, positions: Optional[torch.Tensor] = None,
              ctc: Optional[CtcPrefixScorer] = None, allowed: Optional[torch.Tensor] = None,
              ngram: Optional[NgramScorer] = None, word_starts: Optional[torch.Tensor] = None) -> List[List[int]]:
+    """llm_beam_scored's 1-bests without their scores."""
+    return [tokens for _, tokens in llm_beam_scored(model, embeds, mask, max_lens, cfg, positions, ctc, allowed,
+                                                    ngram, word_starts)]
+
+
+@torch.inference_mode()
+def llm_beam_scored(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence[int],
+                    cfg: Optional[LlmSearchConfig] = None, positions: Optional[torch.Tensor] = None,
+                    ctc: Optional[CtcPrefixScorer] = None, allowed: Optional[torch.Tensor] = None,
+                    ngram: Optional[NgramScorer] = None, word_starts: Optional[torch.Tensor] = None
+                    ) -> List[Tuple[float, List[int]]]:
     """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
     those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
-    finished hypotheses, or at its token limit (live beams then count as finished). With beam 1 this is
+    finished hypotheses (the live ones are dropped), or at its token limit (the live ones then count as finished). With beam 1 this is
     exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight);
     `ngram` (one row per utterance) adds an n-gram LM's scores (cfg.ngram_weight); `allowed` (one row per
-    utterance) the tokens each utterance may write; `word_starts` (V,) the tokens that cfg.word_penalty charges."""
+    utterance) the tokens each utterance may write; `word_starts` (V,) the tokens that cfg.word_penalty charges.
+    Returns each utterance's best (ranking score, tokens): its score is what forced.py computes for those tokens."""
     cfg = cfg or LlmSearchConfig()
     if (ctc is None) != (not cfg.ctc_weight):
         raise ValueError("joint CTC decoding needs both a CTC prefix scorer and ctc_weight > 0")
     if (ngram is None) != (not cfg.ngram_weight):
         raise ValueError("n-gram fusion needs both an n-gram scorer and ngram_weight > 0")
-    costs = _word_costs(cfg, word_starts)
+    costs = word_costs(cfg, word_starts)
     k, b = cfg.beam, embeds.size(0)
-    norm = 1.0 if cfg.length_penalty is None else cfg.length_penalty
     device = embeds.device
-    step = _Stepper(model, embeds, mask, use_cache=True, positions=positions)
+    step = Stepper(model, embeds, mask, use_cache=True, positions=positions)
     logits = step.first()  # (B, V)
     rows = torch.arange(b, device=device).repeat_interleave(k)
     step.reorder(rows)
@@ -215,7 +255,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
     done = [False] * b
     v = logits.size(-1)
     for t in range(max(max_lens)):
-        logp = script_mask.apply(_penalise(logits, seqs, cfg.repetition_penalty), allowed).log_softmax(-1)
+        logp = script_mask.apply(penalise(logits, seqs, cfg.repetition_penalty), allowed).log_softmax(-1)
         if ctc is None and ngram is None:
             cand, cand_tok, width = logp if costs is None else logp - costs, None, v
         else:
@@ -236,7 +276,7 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
                     new_score[i, j] = -math.inf
                     continue
                 if int(tok[i, j]) == model.eos_id:
-                    finished[i].append((s / max(len(parent), 1) ** norm, parent))
+                    finished[i].append((ranking_score(s, len(parent), cfg), parent))
                     new_seqs.append(parent)
                     new_score[i, j] = -math.inf
                 else:
@@ -245,7 +285,9 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
                 live = [(float(new_score[i, j]), new_seqs[i * k + j]) for j in range(k)
                         if new_score[i, j] > -math.inf]
                 if len(finished[i]) >= k or not live or t + 1 >= max_lens[i]:
-                    finished[i].extend((s / max(len(q), 1) ** norm, q) for s, q in live)
+                    if t + 1 >= max_lens[i]:  # only at the limit: before it, a live hypothesis has not ended, and
+                        # without its EOS score it would outrank those that did (by total score, any shorter one)
+                        finished[i].extend((ranking_score(s, len(q), cfg), q) for s, q in live)
                     done[i] = True
                     new_score[i] = -math.inf
         if all(done):
@@ -260,4 +302,4 @@ def llm_beam(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: Sequence
         feed = tok.reshape(-1).clone()
         feed[score.reshape(-1) == -math.inf] = model.eos_id  # dead rows: any token, never read
         logits = step.next(feed)
-    return [max(f, key=lambda x: x[0])[1] if f else [] for f in finished]
+    return [max(f, key=lambda x: x[0]) if f else (-math.inf, []) for f in finished]

@@ -11,7 +11,8 @@ import torch
 from prefixasr.data.features import FRAME_SHIFT
 from prefixasr.data.vocab import Vocabularies
 from prefixasr.decode.ctc_prefix import CtcPrefixScorer
-from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam, llm_greedy, token_limits
+from prefixasr.decode.forced import ForcedScore, forced_scores
+from prefixasr.decode.llm_search import LlmSearchConfig, llm_beam_scored, llm_greedy, token_limits
 from prefixasr.decode.ngram import NgramLM, NgramScorer
 from prefixasr.decode.longform import Word, WindowHyp, spread_words
 from prefixasr.decode.rnnt_search import rnnt_beam, rnnt_greedy
@@ -96,6 +97,7 @@ class Decoded:
     tokens: List[int]
     frames: Optional[List[int]]  # RNN-T emission frame of each token (prefix frames); None for the LLM
     prefix_len: int
+    score: Optional[float] = None  # the LLM beam's ranking score of these tokens (llm_beam, joint llm_greedy)
 
 
 def check_method(model, method: str, ctc_weight: Optional[float] = 0.0) -> None:
@@ -178,6 +180,49 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         else:
             hyps = rnnt_beam(model.transducer, prefix, plens, beam, allowed)
         return [Decoded(t, f, int(n)) for (t, f), n in zip(hyps, plens.tolist())]
+    search = _llm_search_inputs(model, features, feature_lens, lang_ids, opts, vocab_mask, ngram, word_starts,
+                                ctc_mask, vocabs)
+    if opts.method == "llm_greedy" and search.ctc is None and search.fusion is None:
+        toks = llm_greedy(model, search.embeds, search.mask, search.limits, opts.llm, use_cache=opts.use_cache,
+                          positions=search.positions, allowed=search.allowed, word_starts=search.word_starts)
+        return [Decoded(t, None, int(n)) for t, n in zip(toks, search.prefix_lens.tolist())]
+    # joint decoding (CTC, n-gram) searches with a beam, of 1 for greedy
+    width = 1 if opts.method == "llm_greedy" else beam
+    best = llm_beam_scored(model, search.embeds, search.mask, search.limits, dataclasses.replace(opts.llm, beam=width),
+                           search.positions, search.ctc, search.allowed, search.fusion, search.word_starts)
+    return [Decoded(t, None, int(n), s) for (s, t), n in zip(best, search.prefix_lens.tolist())]
+
+
+@torch.inference_mode()
+def force_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang_ids: torch.Tensor,
+                opts: DecodeOptions, sequences: Sequence[Sequence[int]], vocab_mask: Optional[torch.Tensor] = None,
+                ngram: Optional[NgramLM] = None, word_starts: Optional[torch.Tensor] = None,
+                ctc_mask: Optional[torch.Tensor] = None, vocabs: Optional[Vocabularies] = None) -> List[ForcedScore]:
+    """The score the LLM's search (opts, as decode_batch searches with them) gives each utterance's token sequence
+    (forced.py): decode_batch's inputs, scorers and masks, the LLM made to follow `sequences`."""
+    search = _llm_search_inputs(model, features, feature_lens, lang_ids, opts, vocab_mask, ngram, word_starts,
+                                ctc_mask, vocabs)
+    return forced_scores(model, search.embeds, search.mask, search.limits, sequences, opts.llm, search.positions,
+                         search.ctc, search.allowed, search.fusion, search.word_starts)
+
+
+@dataclass
+class _LlmSearchInputs:
+    embeds: torch.Tensor  # (B, L, D) soft prompt + speech prefix (+ BOS), left-padded
+    mask: torch.Tensor
+    positions: torch.Tensor
+    prefix_lens: torch.Tensor  # (B,) speech-prefix frames
+    limits: List[int]  # each utterance's token limit
+    ctc: Optional[object]  # the CTC prefix scorer (joint decoding), over the LLM's tokens
+    fusion: Optional[object]  # the n-gram scorer, over the LLM's tokens
+    allowed: Optional[torch.Tensor]  # (B, V) the tokens each utterance may write
+    word_starts: Optional[torch.Tensor]  # (V,) the tokens the word penalty charges
+
+
+def _llm_search_inputs(model, features, feature_lens, lang_ids, opts: DecodeOptions, vocab_mask, ngram, word_starts,
+                       ctc_mask, vocabs) -> _LlmSearchInputs:
+    """What an LLM search reads for a batch: the prefix, the token limits, the masks and the scorers (decode_batch's
+    arguments)."""
     ctc = None
     vocab = _llm_vocab(model)
     allowed = rows_for(vocab_mask, lang_ids, vocab)
@@ -201,17 +246,10 @@ def decode_batch(model, features: torch.Tensor, feature_lens: torch.Tensor, lang
         fusion = _units_scorer(NgramScorer(ngram, features.size(0)), vocabs,
                                vocabs.units if vocabs is not None else None, vocab, model.eos_id)
     embeds, mask, positions = model.build_llm_prefix(prefix, plens, lang_ids)
-    limits = token_limits(plens, opts.llm)
     if word_starts is not None:  # widened to the LLM's logits (an LLM can be wider than its tokenizer)
         word_starts = torch.cat([word_starts, word_starts.new_zeros(max(0, vocab - word_starts.numel()))])[:vocab]
-    if opts.method == "llm_greedy" and ctc is None and fusion is None:
-        toks = llm_greedy(model, embeds, mask, limits, opts.llm, use_cache=opts.use_cache, positions=positions,
-                          allowed=allowed, word_starts=word_starts)
-    else:  # joint decoding (CTC, n-gram) searches with a beam, of 1 for greedy
-        width = 1 if opts.method == "llm_greedy" else beam
-        toks = llm_beam(model, embeds, mask, limits, dataclasses.replace(opts.llm, beam=width), positions, ctc,
-                        allowed, fusion, word_starts)
-    return [Decoded(t, None, int(n)) for t, n in zip(toks, plens.tolist())]
+    return _LlmSearchInputs(embeds, mask, positions, plens, token_limits(plens, opts.llm), ctc, fusion, allowed,
+                            word_starts)
 
 
 def strip_special(d: Decoded, tokenizer, blank_id: Optional[int]) -> Decoded:
