@@ -20,7 +20,7 @@ from prefixasr.decode.runner import (DecodeOptions, Decoded, check_method, decod
                                      feature_windows, force_batch, strip_special, timed_words)
 from prefixasr.decode.script_mask import script_mask, word_starts
 from prefixasr.decode.writer import DecodeDirWriter
-from prefixasr.train.config import DECODE_DEFAULTS
+from prefixasr.decode.settings import DECODE_DEFAULTS
 
 if TYPE_CHECKING:
     from lhotse import CutSet

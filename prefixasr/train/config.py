@@ -2,8 +2,8 @@
 
 A system config has four sections: `data` (paths and loader options), `model` (see
 prefixasr/model/config.py), `train` (optimiser, schedule, checkpoints, logging) and `decode` (how the
-system is decoded by default: what decode/transcribe use unless told otherwise). A file may start
-with `include: [other.yaml, ...]` (building blocks from conf/, relative paths), merged in order
+system is decoded by default: what decode/transcribe use unless told otherwise; prefixasr/decode/settings.py).
+A file may start with `include: [other.yaml, ...]` (building blocks from conf/, relative paths), merged in order
 underneath the file's own keys.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Dict, Sequence
 import yaml
 
 from prefixasr.common import PathLike, atomic_write
+from prefixasr.decode.settings import DECODE_DEFAULTS
 from prefixasr.model.config import merge, model_config
 
 DATA_DEFAULTS: Dict[str, Any] = {
@@ -54,33 +55,6 @@ TRAIN_DEFAULTS: Dict[str, Any] = {
     "valid_cer_utts": 100,  # dev utterances decoded greedily after each epoch for the CER (0: none)
 }
 
-DECODE_DEFAULTS: Dict[str, Any] = {
-    # the search transcribe (and the Transcriber API) uses when none is named: llm_greedy, llm_beam, rnnt_greedy, ...;
-    # None: the system's LLM greedy, else its RNN-T's, else its character CTC's (decode/runner.py, default_method).
-    # The decode tool and the recipes name theirs (--method, asr.sh's --decode_methods).
-    "method": None,
-    # beam searches (llm_beam, rnnt_beam): hypotheses kept each step
-    "beam": 4,
-    # llm_beam: finished hypotheses are ranked by their score / length**length_penalty (1: per token, 0: the total;
-    # a pretrained LLM's misspelt word is more tokens than the right one, so per token favours it: conf/llm/)
-    "length_penalty": 1.0,
-    # LLM methods: weight of the encoder CTC's prefix score in joint decoding (ESPnet's ctc_weight; needs the
-    # LLM to write the CTC's characters). The per-epoch dev CER always shows the LLM alone.
-    "ctc_weight": 0.0,
-    # ... and beside the LLM's best tokens, the one the CTC's best path reads next (a pretrained LLM's large
-    # vocabulary: conf/llm/)
-    "ctc_propose": False,
-    # LLM and RNN-T methods: each utterance writes only tokens of its language's script, or Latin
-    # (prefixasr/decode/script_mask.py); the language is the given one, or the LID head's with --langid predicted.
-    "script_mask": False,
-    # LLM methods: shallow fusion with a token n-gram LM (prefixasr.bin.train_ngram; ESPnet's ngram_weight): `ngram`
-    # is its file, copied into the experiment dir at training time (exp_files.ngram), `ngram_weight` its weight.
-    "ngram": None,
-    "ngram_weight": 0.0,
-    # LLM methods: subtracted from the score of each token that begins a word (Kaldi's word insertion penalty);
-    # it trades words split in two for words run together (docs/convergence.md, part 16).
-    "word_penalty": 0.0,
-}
 
 TOP_LEVEL = ("data", "model", "train", "decode", "exp_files")
 
