@@ -266,23 +266,27 @@ def curves_markdown(histories: Dict[str, List[dict]], chart: Optional[str] = Non
 
 
 def curves_chart(histories: Dict[str, List[dict]], out_png: PathLike) -> None:
-    """Dev CER against training minutes: one line per system and greedy search."""
+    """Dev CER against training minutes: one colour per system, one line style per greedy search, the legend
+    beside the axes (a comparison has a dozen systems and three searches each)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    for system, rows in histories.items():
-        methods = [k for k in rows[0] if k.startswith("cer_")] if rows else []
-        for m in methods:
-            ax.plot([r.get("minutes", r["epoch"]) for r in rows], [r.get(m) for r in rows], marker="o",
-                    label=f"{system} {m[4:]}")
+    styles = {"llm_greedy": "-", "rnnt_greedy": "--", "ctc_greedy": ":"}
+    colours = plt.get_cmap("tab20").colors
+    lines = {system: [m for m in rows[0] if m.startswith("cer_")] if rows else [] for system, rows in histories.items()}
+    # tall enough for the legend's column of lines
+    fig, ax = plt.subplots(figsize=(10.0, max(4.5, 1.0 + 0.2 * sum(map(len, lines.values())))))
+    for k, (system, rows) in enumerate(histories.items()):
+        for m in lines[system]:
+            ax.plot([r.get("minutes", r["epoch"]) for r in rows], [r.get(m) for r in rows], marker="o", markersize=3,
+                    color=colours[k % len(colours)], linestyle=styles.get(m[4:], "-."), label=f"{system} {m[4:]}")
     ax.set_xlabel("training minutes")
     ax.set_ylabel("dev CER (%)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set_title("Learning curves")
     fig.tight_layout()
     tmp = Path(out_png).with_suffix(".tmp.png")
