@@ -119,8 +119,8 @@ class Decoder:
         return 0  # no per-language prompt: the id is not used
 
     def _given_lang_ids(self, batch: "AsrBatch") -> torch.Tensor:
-        return torch.tensor([self.lang_id(lang, f"utterance {utt}") for lang, utt in zip(batch.languages, batch.cut_ids)],
-                            dtype=torch.long, device=self.device)
+        ids = [self.lang_id(lang, f"utterance {utt}") for lang, utt in zip(batch.languages, batch.cut_ids)]
+        return torch.tensor(ids, dtype=torch.long, device=self.device)
 
     @torch.inference_mode()
     def search_errors(self, batch: "AsrBatch") -> List[dict]:
@@ -282,13 +282,14 @@ class Decoder:
 
 
 # DecodeOptions.llm fields that, left None, take the system config's decode.<field>
-_LLM_SYSTEM_KEYS = {"ctc_weight": float, "word_penalty": float, "ctc_propose": bool, "length_penalty": float}
+_LLM_SYSTEM_KEYS = {"ctc_weight": float, "word_penalty": float, "ctc_propose": bool, "length_penalty": float,
+                    "ngram_weight": float}
 
 
 def with_system_defaults(opts: DecodeOptions, system: dict, model) -> DecodeOptions:
     """`opts` with each option left None taken from the system config's `decode` section (train/config.py's
     DECODE_DEFAULTS where an older experiment lacks the key), so the decode tool, transcribe and the Python API
-    search alike. The n-gram's weight and file are resolved with the LM itself (_resolve_ngram)."""
+    search alike. The n-gram's file is resolved with the LM itself (_resolve_ngram)."""
     def system_value(key: str, cast):
         value = system.get(key)
         return cast(DECODE_DEFAULTS[key] if value is None else value)
@@ -302,11 +303,8 @@ def with_system_defaults(opts: DecodeOptions, system: dict, model) -> DecodeOpti
 
 
 def _resolve_ngram(opts: DecodeOptions, loaded: "LoadedModel") -> Tuple[DecodeOptions, Optional[NgramLM]]:
-    """The n-gram weight (as given, or the system's decode.ngram_weight) and, when the LLM decodes with it, the
-    n-gram LM (--ngram, or the experiment's own), checked against the system's units (data/vocab.py)."""
-    if opts.llm.ngram_weight is None:
-        weight = float(loaded.config.get("decode", {}).get("ngram_weight", 0.0))
-        opts = dataclasses.replace(opts, llm=dataclasses.replace(opts.llm, ngram_weight=weight))
+    """When the LLM decodes with the n-gram (opts resolved by with_system_defaults), the n-gram LM (--ngram, or the
+    experiment's own), checked against the system's units (data/vocab.py)."""
     if not (opts.llm.ngram_weight and opts.method.startswith("llm")):
         return opts, None
     path = opts.ngram or loaded.ngram_path

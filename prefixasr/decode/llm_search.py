@@ -224,8 +224,8 @@ def llm_beam_scored(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: S
                     ) -> List[Tuple[float, List[int]]]:
     """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
     those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
-    finished hypotheses (the live ones are dropped), or at its token limit (the live ones then count as finished). With beam 1 this is
-    exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight);
+    finished hypotheses (the live ones are dropped), or at its token limit (the live ones then count as
+    finished). With beam 1 this is exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight);
     `ngram` (one row per utterance) adds an n-gram LM's scores (cfg.ngram_weight); `allowed` (one row per
     utterance) the tokens each utterance may write; `word_starts` (V,) the tokens that cfg.word_penalty charges.
     Returns each utterance's best (ranking score, tokens): its score is what forced.py computes for those tokens."""
