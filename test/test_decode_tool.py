@@ -102,7 +102,8 @@ def test_decode_segments_and_resume(env, tmp_path, monkeypatch):
     exp, seg, _ = env
     full = tmp_path / "full"
     assert _run(exp, seg, full, "--method", "llm_greedy", "--max-tokens-per-frame", "0.5") == 0
-    for name in FINAL + ["recogs-test-llm_greedy_epoch-last_avg-1.txt", "errs-test-llm_greedy_epoch-last_avg-1.txt"]:
+    suffix = "llm_greedy_epoch-last_avg-1_mtf-0.5"  # a token limit other than 1 is named
+    for name in FINAL + [f"recogs-test-{suffix}.txt", f"errs-test-{suffix}.txt"]:
         assert (full / name).is_file(), name
     text = (full / "text").read_text(encoding="utf-8").splitlines()
     assert [line.split()[0] for line in text] == ["r0-s", "r1-s", "r2-s", "r3-s", "r4-s"]
@@ -243,18 +244,20 @@ def test_joint_ctc_decoding_defaults_to_the_system_config(tmp_path, env):
 
 
 def test_beam_and_length_penalty_default_to_the_system_config(tmp_path, env):
-    """decode.beam and decode.length_penalty are what llm_beam uses unless told (as conf/llm/gemma3_270m.yaml sets
-    them): the decode dir's settings and name say so, and its words are those of the same options given."""
+    """decode.beam, decode.length_penalty and decode.max_tokens_per_frame are what llm_beam uses unless told (as
+    conf/llm/gemma3_270m.yaml sets the first two): the decode dir's settings and name say so, and its words are
+    those of the same options given."""
     _, seg, _ = env
-    exp = _exp_dir(tmp_path / "exp", decode={"beam": 3, "length_penalty": 0.0})
+    exp = _exp_dir(tmp_path / "exp", decode={"beam": 3, "length_penalty": 0.0, "max_tokens_per_frame": 0.5})
     assert _run(exp, seg, tmp_path / "system", "--method", "llm_beam", "--no-score") == 0
     info = json.loads((tmp_path / "system" / "decode_info.json").read_text())
     assert (info["options"]["beam"], info["options"]["length_penalty"]) == (3, 0.0)
-    assert info["suffix"] == "llm_beam_epoch-last_avg-1_beam-3_lp-0"
+    assert info["options"]["max_tokens_per_frame"] == 0.5
+    assert info["suffix"] == "llm_beam_epoch-last_avg-1_beam-3_lp-0_mtf-0.5"
     assert _run(exp, seg, tmp_path / "given", "--method", "llm_beam", "--beam", "3", "--length-penalty", "0",
-                "--no-score") == 0
+                "--max-tokens-per-frame", "0.5", "--no-score") == 0
     assert _run(exp, seg, tmp_path / "told", "--method", "llm_beam", "--beam", "2", "--length-penalty", "1",
-                "--no-score") == 0
+                "--max-tokens-per-frame", "1", "--no-score") == 0
     assert json.loads((tmp_path / "told" / "decode_info.json").read_text())["suffix"].endswith("_beam-2")
     system, given = ((tmp_path / d / "text").read_text(encoding="utf-8") for d in ("system", "given"))
     assert system == given

@@ -97,13 +97,15 @@ def set_name_of(cuts_path: Path) -> str:
 
 def settings_suffix(args: argparse.Namespace, avg: int) -> str:
     """icefall-style tag for file names:
-    llm_beam_epoch-20_avg-5_beam-4[_lp-0][_longform-30-5][_langid-predicted][_ctc-0.5[-propose]][_ngram-0.3][_wip-2]
-    [_script-mask]."""
+    llm_beam_epoch-20_avg-5_beam-4[_lp-0][_mtf-1.5][_longform-30-5][_langid-predicted][_ctc-0.5[-propose]]
+    [_ngram-0.3][_wip-2][_script-mask]."""
     parts = [args.method, f"epoch-{args.epoch if args.epoch is not None else 'last'}", f"avg-{avg}"]
     if args.method.endswith("beam"):
         parts.append(f"beam-{args.beam}")
     if args.method == "llm_beam" and args.length_penalty != 1.0:
         parts.append(f"lp-{args.length_penalty:g}")
+    if args.method.startswith("llm") and args.max_tokens_per_frame != 1.0:
+        parts.append(f"mtf-{args.max_tokens_per_frame:g}")
     if args.long_form:
         parts.append("longform-pauses" if args.split == "pauses" else f"longform-{args.window:g}-{args.overlap:g}")
     if args.langid == "predicted":
@@ -153,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     args.ctc_propose = dec.opts.llm.ctc_propose  # likewise decode.ctc_propose
     args.beam = dec.opts.beam  # likewise decode.beam
     args.length_penalty = dec.opts.llm.length_penalty  # likewise decode.length_penalty
+    args.max_tokens_per_frame = dec.opts.llm.max_tokens_per_frame  # likewise decode.max_tokens_per_frame
     args.split = dec.resolve_split(args.split) if args.long_form else args.split
     decode_dir = args.decode_dir or args.exp_dir / (
         f"decode_{set_name}_{args.method}" + (f"_{args.suffix}" if args.suffix else ""))

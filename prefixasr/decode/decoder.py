@@ -283,7 +283,7 @@ class Decoder:
 
 # DecodeOptions.llm fields that, left None, take the system config's decode.<field>
 _LLM_SYSTEM_KEYS = {"ctc_weight": float, "word_penalty": float, "ctc_propose": bool, "length_penalty": float,
-                    "ngram_weight": float}
+                    "ngram_weight": float, "max_tokens_per_frame": float}
 
 
 def with_system_defaults(opts: DecodeOptions, system: dict, model) -> DecodeOptions:

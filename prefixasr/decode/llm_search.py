@@ -27,7 +27,9 @@ from prefixasr.decode.ngram import NgramScorer
 @dataclass
 class LlmSearchConfig:
     max_new_tokens: int = 256  # absolute cap per utterance
-    max_tokens_per_frame: float = 1.0  # cap relative to the speech prefix length (frames after stacking)
+    max_tokens_per_frame: Optional[float] = None  # cap relative to the speech prefix length (frames after stacking,
+    # or the CTC's characters for a compressed prefix); None: the system config's decode.max_tokens_per_frame,
+    # resolved by decode.decoder.Decoder (the search reads None as 1)
     repetition_penalty: float = 1.0  # CTRL-style; 1.0 = off
     beam: int = 4
     length_penalty: Optional[float] = None  # finished beams are ranked by logp / len**length_penalty; None: the
@@ -46,7 +48,8 @@ class LlmSearchConfig:
 
 def token_limits(prefix_lens: torch.Tensor, cfg: LlmSearchConfig) -> List[int]:
     """Per-row maximum of new tokens: min(max_new_tokens, ceil(ratio * prefix_len)), at least 1."""
-    return [max(1, min(cfg.max_new_tokens, math.ceil(cfg.max_tokens_per_frame * int(n)))) for n in prefix_lens]
+    ratio = 1.0 if cfg.max_tokens_per_frame is None else cfg.max_tokens_per_frame
+    return [max(1, min(cfg.max_new_tokens, math.ceil(ratio * int(n)))) for n in prefix_lens]
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:

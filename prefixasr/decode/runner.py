@@ -45,8 +45,9 @@ def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
                        help="beam size (llm_beam, rnnt_beam) (default: the system config's decode.beam, else 4)")
     group.add_argument("--max-new-tokens", type=int, default=256,
                        help="LLM: absolute cap on output tokens (per window in long-form)")
-    group.add_argument("--max-tokens-per-frame", type=float, default=1.0,
-                       help="LLM: cap on output tokens per speech-prefix frame (stops runaway generation)")
+    group.add_argument("--max-tokens-per-frame", type=float, default=None,
+                       help="LLM: cap on output tokens per speech-prefix vector (stops runaway generation) (default: "
+                            "the system config's decode.max_tokens_per_frame, else 1)")
     group.add_argument("--repetition-penalty", type=float, default=1.0, help="LLM: CTRL-style penalty, 1.0 = off")
     group.add_argument("--length-penalty", type=float, default=None,
                        help="llm_beam: finished hypotheses are ranked by logp / length**this; 0 = by the total "

@@ -15,6 +15,10 @@ DECODE_DEFAULTS: Dict[str, Any] = {
     # llm_beam: finished hypotheses are ranked by their score / length**length_penalty (1: per token, 0: the total;
     # a pretrained LLM's misspelt word is more tokens than the right one, so per token favours it: conf/llm/)
     "length_penalty": 1.0,
+    # LLM methods: at most this many tokens per speech-prefix vector (and --max-new-tokens in all), so a looping
+    # LLM stops. A CTC-compressed prefix has a vector per character the CTC read: at 1 a transcript the CTC read
+    # a character short of cannot be written (docs/convergence.md part 29, R4).
+    "max_tokens_per_frame": 1.0,
     # LLM methods: weight of the encoder CTC's prefix score in joint decoding (ESPnet's ctc_weight; needs the
     # LLM to write the CTC's characters). The per-epoch dev CER always shows the LLM alone.
     "ctc_weight": 0.0,

