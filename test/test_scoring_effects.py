@@ -4,7 +4,7 @@ import json
 import pytest
 
 from prefixasr.bin import score, show_results
-from prefixasr.scoring.effects import paired_bootstrap, utt_errors
+from prefixasr.scoring.effects import Comparison, effect_label, paired_bootstrap, utt_errors
 
 
 def _errors(errs_by_lang, words=10):
@@ -82,3 +82,12 @@ def test_systems_with_their_own_decode_settings_are_paired_by_search():
     long = show_results._search("llm_beam_epoch-last_avg-2_beam-4_longform-pauses_ctc-0.5_script-mask")
     assert long == ("llm_beam", "longform-pauses") != own
     assert show_results._search("rnnt_greedy_epoch-last_avg-2_script-mask") != own
+
+
+def test_effect_label_names_the_search():
+    """A pair of systems compared with two searches gets two names in the chart."""
+    def comp(setting: str) -> Comparison:
+        return Comparison(f"small_lm/{setting}", f"gemma/{setting}", "test", "word", [])
+
+    names = {effect_label(comp(s)) for s in ("llm_beam_epoch-last_avg-2_beam-8", "rnnt_greedy_epoch-last_avg-2")}
+    assert names == {"test WER: gemma vs small_lm (llm_beam)", "test WER: gemma vs small_lm (rnnt_greedy)"}

@@ -129,6 +129,14 @@ def effects_markdown(comparisons: Sequence[Comparison], chart: str | None = None
     return lines
 
 
+def effect_label(c: Comparison) -> str:
+    """A chart's name for a comparison: set, unit, the two systems and the system's search (one pair of systems
+    is often compared with two searches, e.g. llm_beam and rnnt_greedy)."""
+    system, _, setting = c.system.partition("/")
+    search = setting.split("_epoch")[0]
+    return f"{c.set_name} {METRIC[c.unit]}: {system} vs {c.baseline.split('/')[0]}" + (f" ({search})" if search else "")
+
+
 def effects_chart(comparisons: Sequence[Comparison], out_png: PathLike) -> None:
     """Each comparison's average relative change with its 95% interval, one line each (a forest plot)."""
     import matplotlib
@@ -142,11 +150,9 @@ def effects_chart(comparisons: Sequence[Comparison], out_png: PathLike) -> None:
         colour = {"better": "tab:green", "worse": "tab:red"}.get(a.verdict, "tab:grey")
         ax.errorbar(a.rel, i, xerr=[[a.rel - a.low], [a.high - a.rel]], fmt="o", color=colour, capsize=3)
     ax.axvline(0.0, color="black", lw=0.8)
-    ax.set_yticks(range(len(comparisons)),
-                  [f"{c.set_name} {METRIC[c.unit]}: {c.system.split('/')[0]} vs {c.baseline.split('/')[0]}"
-                   for c in comparisons], fontsize="small")
+    ax.set_yticks(range(len(comparisons)), [effect_label(c) for c in comparisons], fontsize="small")
     ax.invert_yaxis()
-    ax.set_xlabel("relative change of the average error rate (%), 95% paired bootstrap interval")
+    ax.set_xlabel("relative change of the average error rate (%),\n95% paired bootstrap interval")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     tmp = Path(out_png).with_suffix(".tmp.png")
