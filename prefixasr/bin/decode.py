@@ -45,6 +45,7 @@ from prefixasr.common import setup_logging
 from prefixasr.decode.decoder import LANGID_MODES, Decoder, decode_cuts
 from prefixasr.decode.longform import SPLITS
 from prefixasr.decode.runner import add_search_arguments, default_window, options_from_args
+from prefixasr.decode.settings import DECODE_DEFAULTS
 from prefixasr.decode.writer import DecodeDirWriter
 
 log = logging.getLogger("decode")
@@ -81,7 +82,8 @@ def get_parser() -> argparse.ArgumentParser:
     lf.add_argument("--window", type=float, default=None,
                     help="window length in seconds (default: 10 for the LLM methods, 30 for the others)")
     lf.add_argument("--overlap", type=float, default=None,
-                    help="overlap of neighbouring windows in seconds (default: 2 for the LLM methods, 5 for the others)")
+                    help="overlap of neighbouring windows in seconds (default: 2 for the LLM methods, 5 for the "
+                         "others)")
     j = p.add_argument_group("jobs")
     j.add_argument("--num-jobs", type=int, default=1, help="number of split jobs")
     j.add_argument("--job-index", type=int, default=0, help="this job's index, 0-based")
@@ -102,9 +104,9 @@ def settings_suffix(args: argparse.Namespace, avg: int) -> str:
     parts = [args.method, f"epoch-{args.epoch if args.epoch is not None else 'last'}", f"avg-{avg}"]
     if args.method.endswith("beam"):
         parts.append(f"beam-{args.beam}")
-    if args.method == "llm_beam" and args.length_penalty != 1.0:
+    if args.method == "llm_beam" and args.length_penalty != DECODE_DEFAULTS["length_penalty"]:
         parts.append(f"lp-{args.length_penalty:g}")
-    if args.method.startswith("llm") and args.max_tokens_per_frame != 1.0:
+    if args.method.startswith("llm") and args.max_tokens_per_frame != DECODE_DEFAULTS["max_tokens_per_frame"]:
         parts.append(f"mtf-{args.max_tokens_per_frame:g}")
     if args.long_form:
         parts.append("longform-pauses" if args.split == "pauses" else f"longform-{args.window:g}-{args.overlap:g}")

@@ -22,6 +22,7 @@ import torch
 from prefixasr.decode import script_mask
 from prefixasr.decode.ctc_prefix import CtcPrefixScorer
 from prefixasr.decode.ngram import NgramScorer
+from prefixasr.decode.settings import DECODE_DEFAULTS
 
 
 @dataclass
@@ -46,9 +47,14 @@ class LlmSearchConfig:
     # system config's decode.ctc_propose, resolved by decode.decoder.Decoder (the search reads None as off)
 
 
+def _resolved(value, key: str):
+    """A search option as given, or its default (decode/settings.py) where no Decoder resolved it."""
+    return DECODE_DEFAULTS[key] if value is None else value
+
+
 def token_limits(prefix_lens: torch.Tensor, cfg: LlmSearchConfig) -> List[int]:
     """Per-row maximum of new tokens: min(max_new_tokens, ceil(ratio * prefix_len)), at least 1."""
-    ratio = 1.0 if cfg.max_tokens_per_frame is None else cfg.max_tokens_per_frame
+    ratio = _resolved(cfg.max_tokens_per_frame, "max_tokens_per_frame")
     return [max(1, min(cfg.max_new_tokens, math.ceil(ratio * int(n)))) for n in prefix_lens]
 
 
@@ -196,7 +202,7 @@ def joint_score(parts: Dict[str, torch.Tensor]) -> torch.Tensor:
 
 def ranking_score(total: float, length: int, cfg: LlmSearchConfig) -> float:
     """What a finished hypothesis of `length` tokens (EOS not counted) is ranked by: total / length**length_penalty."""
-    return total / max(length, 1) ** (1.0 if cfg.length_penalty is None else cfg.length_penalty)
+    return total / max(length, 1) ** _resolved(cfg.length_penalty, "length_penalty")
 
 
 def _joint_candidates(logp: torch.Tensor, ctc: Optional[CtcPrefixScorer], ngram: Optional[NgramScorer],
@@ -228,9 +234,10 @@ def llm_beam_scored(model, embeds: torch.Tensor, mask: torch.Tensor, max_lens: S
     """Beam search (ESPnet style): each step keeps the best `beam` continuations of all live beams;
     those ending in EOS leave the beam as finished hypotheses. An utterance is done when it has `beam`
     finished hypotheses (the live ones are dropped), or at its token limit (the live ones then count as
-    finished). With beam 1 this is exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM decoding (cfg.ctc_weight);
-    `ngram` (one row per utterance) adds an n-gram LM's scores (cfg.ngram_weight); `allowed` (one row per
-    utterance) the tokens each utterance may write; `word_starts` (V,) the tokens that cfg.word_penalty charges.
+    finished). With beam 1 this is exactly greedy search. `ctc` (one row per utterance) makes it joint CTC/LLM
+    decoding (cfg.ctc_weight); `ngram` (one row per utterance) adds an n-gram LM's scores (cfg.ngram_weight);
+    `allowed` (one row per utterance) the tokens each utterance may write; `word_starts` (V,) the tokens that
+    cfg.word_penalty charges.
     Returns each utterance's best (ranking score, tokens): its score is what forced.py computes for those tokens."""
     cfg = cfg or LlmSearchConfig()
     if (ctc is None) != (not cfg.ctc_weight):
