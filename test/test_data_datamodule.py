@@ -76,3 +76,26 @@ def test_unknown_option_rejected():
     with pytest.raises(ValueError, match="max_durations"):
         AsrDataModule.from_dict({"max_durations": 10})
     assert AsrDataModule.from_dict({"max_duration": 10}).config.max_duration == 10
+
+
+def test_spec_augment_masks_each_utterance_with_its_own_mean_and_leaves_the_padding():
+    from lhotse.utils import LOG_EPSILON
+
+    from prefixasr.data.datamodule import DataConfig, spec_augment
+
+    # a Whisper-like log-mel range, rows of 120 and 300 frames padded as lhotse pads them
+    feats = torch.full((2, 300, 80), LOG_EPSILON)
+    torch.manual_seed(0)
+    feats[0, :120] = torch.rand(120, 80) * 2 - 0.5
+    feats[1] = torch.rand(300, 80) * 2 - 0.5
+    augment = spec_augment(DataConfig(time_warp_factor=0, num_feature_masks=2, features_mask_size=10,
+                                      num_frame_masks=2, frames_mask_size=10, max_frames_mask_fraction=0.1))
+    for seed in range(5):
+        torch.manual_seed(seed)
+        out = augment(feats)
+        assert torch.equal(out[0, 120:], feats[0, 120:])  # the padding as it was
+        for i, n in ((0, 120), (1, 300)):
+            changed = out[i, :n] != feats[i, :n]
+            assert changed.any()
+            # masked cells hold the utterance's own mean, in its range, whatever its batch-mates' lengths
+            assert torch.allclose(out[i, :n][changed], feats[i, :n].mean().expand(int(changed.sum())))

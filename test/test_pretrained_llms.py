@@ -10,6 +10,7 @@ import yaml
 
 from hf_llm_fixtures import write_tiny_llm
 from test_train_fixtures import make_corpus, system_config
+from prefixasr.bin import augment_cer
 from prefixasr.bin import decode as decode_cli
 from prefixasr.bin import pack as pack_cli
 from prefixasr.bin import search_errors
@@ -58,7 +59,7 @@ def _system(tmp_path, corpus, arch):
 
 
 @pytest.mark.parametrize("arch", ["gemma3", "qwen2"])
-def test_train_decode_pack_and_reload(tmp_path, corpus, arch):
+def test_train_decode_pack_and_reload(tmp_path, corpus, arch, capsys):
     exp, llm_dir = _system(tmp_path, corpus, arch)
     saved = yaml.safe_load((exp / "config.yaml").read_text(encoding="utf-8"))
     m = saved["model"]
@@ -73,6 +74,14 @@ def test_train_decode_pack_and_reload(tmp_path, corpus, arch):
         chars = loaded.char_tokenizer.encode(text)
         assert loaded.vocabs.chars_to_llm(chars) == loaded.tokenizer.encode(loaded.char_tokenizer.decode(chars))
         assert model.ctc_text is not None and model.ctc_text(chars) != chars
+        # how often SpecAugment makes the CTC misread the cuts (what such an LLM reads in training)
+        capsys.readouterr()  # (what training printed)
+        assert augment_cer.main(["--exp-dir", str(exp), "--cuts", corpus["cuts"], "--set", "time_warp_factor=0",
+                                 "--log-level", "WARNING"]) == 0
+        report = capsys.readouterr().out.splitlines()
+        assert [line.split()[0] for line in report] == ["clean", "augmented"]
+        assert all("12 utterances" in line for line in report)
+        assert augment_cer.main(["--exp-dir", str(exp), "--cuts", corpus["cuts"], "--set", "mask_size=3"]) == 1
     assert model.llm.get_input_embeddings().num_embeddings == loaded.tokenizer.vocab_size > 24
     # the LLM's weights that do not train are kept once, in its own directory
     state = load_checkpoint(exp / "epoch-2.pt")["model"]

@@ -19,7 +19,7 @@ import torch
 from lhotse import CutSet, Fbank, FbankConfig
 from lhotse.dataset import DynamicBucketingSampler, K2SpeechRecognitionDataset, SimpleCutSampler, SpecAugment
 from lhotse.dataset.input_strategies import OnTheFlyFeatures, PrecomputedFeatures
-from lhotse.utils import compute_num_frames
+from lhotse.utils import LOG_EPSILON, compute_num_frames
 from torch.utils.data import DataLoader
 
 from prefixasr.data.batch import AsrBatch
@@ -104,18 +104,7 @@ class AsrDataModule:
 
     def _loader(self, cuts: CutSet, train: bool) -> DataLoader:
         c = self.config
-        transforms = []
-        if train and c.spec_augment:
-            transforms.append(
-                SpecAugment(
-                    time_warp_factor=c.time_warp_factor,
-                    num_feature_masks=c.num_feature_masks,
-                    features_mask_size=c.features_mask_size,
-                    num_frame_masks=c.num_frame_masks,
-                    frames_mask_size=c.frames_mask_size,
-                    max_frames_mask_fraction=c.max_frames_mask_fraction,
-                )
-            )
+        transforms = [spec_augment(c)] if train and c.spec_augment else []
         dataset = K2SpeechRecognitionDataset(
             input_strategy=self._input_strategy(), input_transforms=transforms, return_cuts=True
         )
@@ -145,6 +134,34 @@ class AsrDataModule:
 
     def test_dataloader(self, cuts: CutSet) -> DataLoader:
         return self._loader(cuts, train=False)
+
+
+def spec_augment(c: DataConfig) -> "UnpaddedSpecAugment":
+    """The training loader's SpecAugment as `c` sets it (prefixasr.bin.augment_cer measures what it does)."""
+    return UnpaddedSpecAugment(SpecAugment(
+        time_warp_factor=c.time_warp_factor, num_feature_masks=c.num_feature_masks,
+        features_mask_size=c.features_mask_size, num_frame_masks=c.num_frame_masks,
+        frames_mask_size=c.frames_mask_size, max_frames_mask_fraction=c.max_frames_mask_fraction))
+
+
+class UnpaddedSpecAugment:
+    """lhotse's SpecAugment on each utterance's own frames. lhotse pads a batch with log(1e-10) and fills its masks
+    with the mean of the padded row: far below a Whisper log-mel's range (-0.8..1.5), so the masks were loud
+    artefacts whose level depended on the batch-mates (the encoder CTC's training CER 63% instead of 4%,
+    docs/convergence.md part 31). Here the padding is left alone and each mask takes its utterance's mean."""
+
+    def __init__(self, spec: SpecAugment) -> None:
+        self.spec = spec
+
+    def __call__(self, features: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        out = features.clone()
+        padding = (features == LOG_EPSILON).all(-1)  # (B, T): frames that are lhotse's padding
+        for i in range(features.size(0)):
+            real = (~padding[i]).nonzero()
+            n = int(real[-1]) + 1 if len(real) else 0
+            if n > 0:
+                out[i, :n] = self.spec(features[i: i + 1, :n])[0]
+        return out
 
 
 def unpack_batch(batch: Dict[str, Any], normalize: bool = True) -> AsrBatch:
