@@ -1,4 +1,6 @@
 """AsrDataModule + unpack_batch on a tiny on-disk corpus (precomputed and on-the-fly features)."""
+import random
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -90,12 +92,15 @@ def test_spec_augment_masks_each_utterance_with_its_own_mean_and_leaves_the_padd
     feats[1] = torch.rand(300, 80) * 2 - 0.5
     augment = spec_augment(DataConfig(time_warp_factor=0, num_feature_masks=2, features_mask_size=10,
                                       num_frame_masks=2, frames_mask_size=10, max_frames_mask_fraction=0.1))
+    augmented = 0
     for seed in range(5):
+        random.seed(seed)  # (lhotse augments an utterance with probability 0.9, drawn from `random`)
         torch.manual_seed(seed)
         out = augment(feats)
         assert torch.equal(out[0, 120:], feats[0, 120:])  # the padding as it was
         for i, n in ((0, 120), (1, 300)):
             changed = out[i, :n] != feats[i, :n]
-            assert changed.any()
+            augmented += bool(changed.any())
             # masked cells hold the utterance's own mean, in its range, whatever its batch-mates' lengths
             assert torch.allclose(out[i, :n][changed], feats[i, :n].mean().expand(int(changed.sum())))
+    assert augmented >= 5

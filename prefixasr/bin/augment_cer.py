@@ -16,7 +16,6 @@ then --set. Exit status: 0 ok, 1 bad input or a system without an encoder CTC.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -50,7 +49,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def loader_config(exp_config: Dict, overrides: List[str]):
     """The experiment's data.loader options with `overrides` (KEY=VALUE, YAML values) on top."""
-    from prefixasr.data.datamodule import DataConfig
+    from prefixasr.data.datamodule import AsrDataModule
 
     options = dict(exp_config.get("data", {}).get("loader", {}))
     for item in overrides:
@@ -58,11 +57,7 @@ def loader_config(exp_config: Dict, overrides: List[str]):
         if not sep:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         options[key] = yaml.safe_load(value)
-    known = {f.name for f in dataclasses.fields(DataConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"unknown data.loader option(s) {unknown}; known: {sorted(known)}")
-    return DataConfig(**options)
+    return AsrDataModule.from_dict(options).config  # (which names unknown options)
 
 
 @torch.inference_mode()
@@ -86,7 +81,7 @@ def ctc_errors(args: argparse.Namespace) -> Dict[str, ErrorCounts]:
     counts = {"clean": ErrorCounts(), "augmented": ErrorCounts()}
     for raw in dm.test_dataloader(CutSet.from_file(args.cuts)):
         batch = unpack_batch(raw)
-        for name, feats in (("clean", batch.features), ("augmented", augment(batch.features.clone()))):
+        for name, feats in (("clean", batch.features), ("augmented", augment(batch.features))):
             enc, enc_lens = model.encoder(feats, batch.feature_lens)
             said = ctc_best_path(model.ctc_logits(enc).argmax(-1), enc_lens, model.encoder_ctc.blank_id)
             for (ids, _), ref in zip(said, batch.texts):
