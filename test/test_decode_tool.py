@@ -263,6 +263,22 @@ def test_beam_and_length_penalty_default_to_the_system_config(tmp_path, env):
     assert system == given
 
 
+def test_the_method_is_the_systems_own_unless_named(tmp_path, env):
+    """Without --method the decode tool searches as transcribe does: the config's decode.method, else the LLM's
+    greedy search; the decode dir's name and settings say which."""
+    exp0, seg, _ = env
+    assert _run(exp0, seg, tmp_path / "none", "--no-score") == 0
+    assert json.loads((tmp_path / "none" / "decode_info.json").read_text())["method"] == "llm_greedy"
+    exp = _exp_dir(tmp_path / "exp", decode={"method": "rnnt_greedy"})
+    assert _run(exp, seg, tmp_path / "system", "--no-score") == 0
+    info = json.loads((tmp_path / "system" / "decode_info.json").read_text())
+    assert info["method"] == "rnnt_greedy" and info["suffix"].startswith("rnnt_greedy_")
+    assert _run(exp, seg, tmp_path / "given", "--method", "rnnt_greedy", "--no-score") == 0
+    assert _run(exp, seg, tmp_path / "told", "--method", "llm_greedy", "--no-score") == 0
+    system, given, told = ((tmp_path / d / "text").read_text(encoding="utf-8") for d in ("system", "given", "told"))
+    assert system == given and system != told
+
+
 def test_pause_split_decodes_each_segment_alone(tmp_path, env):
     """--split pauses: every segment that `Decoder.pauses` finds is decoded as if it were a recording of its own,
     and the words are joined in order (no stitching); the LLM methods of a system with an encoder CTC use it

@@ -71,7 +71,7 @@ def get_parser() -> argparse.ArgumentParser:
     m.add_argument("--avg", type=int, default=1, help="number of epochs to average, ending at --epoch")
     m.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     s = p.add_argument_group("search")
-    add_search_arguments(s)
+    add_search_arguments(s, method=None)  # None: the system config's decode.method, as the transcribe tool
     s.add_argument("--langid", choices=LANGID_MODES, default="oracle",
                    help="language prompt from the cut (oracle) or from the language-ID head")
     lf = p.add_argument_group("long-form")
@@ -143,12 +143,13 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.cuts.is_file():
         raise FileNotFoundError(f"{args.cuts}: no such cuts file")
-    window, overlap = default_window(args.method)
-    args.window = window if args.window is None else args.window
-    args.overlap = overlap if args.overlap is None else args.overlap
     set_name = args.set_name or set_name_of(args.cuts)
     loaded = load_model(args.exp_dir, epoch=args.epoch, avg=args.avg, device=args.device)
     dec = Decoder(loaded, options_from_args(args), args.langid, args.device)
+    args.method = dec.opts.method  # as given, or the system config's decode.method, else the model's own
+    window, overlap = default_window(args.method)
+    args.window = window if args.window is None else args.window
+    args.overlap = overlap if args.overlap is None else args.overlap
     args.ctc_weight = dec.opts.llm.ctc_weight  # as given, or the system config's decode.ctc_weight
     args.script_mask = dec.vocab_mask is not None  # likewise decode.script_mask (never for ctc_greedy)
     args.ngram_weight = dec.opts.llm.ngram_weight  # likewise decode.ngram_weight

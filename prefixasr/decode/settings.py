@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any, Dict
 
 DECODE_DEFAULTS: Dict[str, Any] = {
-    # the search transcribe (and the Transcriber API) uses when none is named: llm_greedy, llm_beam, rnnt_greedy, ...;
-    # None: the system's LLM greedy, else its RNN-T's, else its character CTC's (decode/runner.py, default_method).
-    # The decode tool and the recipes name theirs (--method, asr.sh's --decode_methods).
+    # the search the decode tool, transcribe and the Transcriber API use when none is named: llm_greedy, llm_beam,
+    # rnnt_greedy, ...; None: the system's LLM greedy, else its RNN-T's, else its character CTC's
+    # (decode/runner.py, default_method). The recipes name theirs (asr.sh's --decode_methods).
     "method": None,
     # beam searches (llm_beam, rnnt_beam): hypotheses kept each step
     "beam": 4,
