@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
-import yaml
 
 from prefixasr.common import setup_logging
 from prefixasr.scoring.align import ErrorCounts, align, chars, count_errors
@@ -50,13 +49,9 @@ def get_parser() -> argparse.ArgumentParser:
 def loader_config(exp_config: Dict, overrides: List[str]):
     """The experiment's data.loader options with `overrides` (KEY=VALUE, YAML values) on top."""
     from prefixasr.data.datamodule import AsrDataModule
+    from prefixasr.train.config import parse_overrides
 
-    options = dict(exp_config.get("data", {}).get("loader", {}))
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        options[key] = yaml.safe_load(value)
+    options = {**exp_config.get("data", {}).get("loader", {}), **parse_overrides(overrides)}
     return AsrDataModule.from_dict(options).config  # (which names unknown options)
 
 

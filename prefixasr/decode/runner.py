@@ -39,8 +39,8 @@ class DecodeOptions:
 def add_search_arguments(group, method: Optional[str] = "llm_greedy") -> None:
     """The search options shared by every decoding front end (decode tool, transcribe tool)."""
     group.add_argument("--method", choices=METHODS, default=method,
-                       help="decoding method" + ("" if method else " (default: the model's own: its LLM, else its "
-                                                                   "RNN-T, else its character CTC)"))
+                       help="decoding method" + ("" if method else " (default: the system config's decode.method, else "
+                                                                   "its LLM's, else its RNN-T's, else its CTC's)"))
     group.add_argument("--beam", type=int, default=None,
                        help="beam size (llm_beam, rnnt_beam) (default: the system config's decode.beam, else 4)")
     group.add_argument("--max-new-tokens", type=int, default=256,
