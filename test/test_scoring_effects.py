@@ -91,3 +91,28 @@ def test_effect_label_names_the_search():
 
     names = {effect_label(comp(s)) for s in ("llm_beam_epoch-last_avg-2_beam-8", "rnnt_greedy_epoch-last_avg-2")}
     assert names == {"test WER: gemma vs small_lm (llm_beam)", "test WER: gemma vs small_lm (rnnt_greedy)"}
+
+
+def test_compare_tool_pools_decode_dirs_of_two_experiments(tmp_path, capsys):
+    from prefixasr.bin import compare
+
+    refs = {f"u{i:02d}": "a b c d" for i in range(20)}
+    langs = {u: ("hi" if i % 2 else "bn") for i, u in enumerate(refs)}
+    half = {u: refs[u] for u in list(refs)[:10]}, {u: refs[u] for u in list(refs)[10:]}
+    base, system = [], []
+    for k, part in enumerate(half):  # two sets per side, in two exp roots; the base 50% WER, the system 0%
+        lang = {u: langs[u] for u in part}
+        base.append(_decode_dir(tmp_path / "exp_a" / f"set{k}", "ft_ce", {u: "a x y d" for u in part}, part, lang))
+        system.append(_decode_dir(tmp_path / "exp_b" / f"set{k}", "gemma", part, part, lang))
+    out = tmp_path / "cmp.json"
+    argv = ["--base", *map(str, base), "--system", *map(str, system), "--output", str(out), "--log-level", "WARNING"]
+    assert compare.main(argv) == 0
+    js = json.loads(out.read_text(encoding="utf-8"))
+    avg = js["WER"][-1]
+    assert (avg["lang"], avg["num_utts"], avg["base"], avg["system"], avg["rel"], avg["verdict"]) == \
+        ("avg", 20, 50.0, 0.0, -100.0, "better")
+    assert "WER  avg      20   50.00    0.00" in capsys.readouterr().out
+    # a side holding one set twice, a side missing a set, a dir never scored: one-line errors, exit status 1
+    assert compare.main(["--base", str(base[0]), str(base[0]), "--system", *map(str, system)]) == 1
+    assert compare.main(["--base", str(base[0]), "--system", *map(str, system)]) == 1
+    assert compare.main(["--base", str(tmp_path), "--system", str(system[0])]) == 1
