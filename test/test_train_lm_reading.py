@@ -40,3 +40,12 @@ def test_token_errors_count_only_labelled_tokens_after_the_shift():
     pred = torch.tensor([[9, 5, 6, 1, 0]])  # predicts 5, 6 right; 1 for 7 wrong; the last cell has no label
     logits = torch.nn.functional.one_hot(pred, 10).float()
     assert abs(token_errors(logits, labels) - 1 / 3) < 1e-6
+
+
+def test_rows_for_a_pretrained_llm_lead_with_bos_and_run_positions_on():
+    copies = iter([[7, 5], [9]])
+    ids, labels, pos, _ = reading_rows([[5, 6, 7], [8, 9]], bos=2, eos=3, max_len=16, rate=0.0, rng=random.Random(0),
+                                       noisy_copy=lambda s: next(copies), leading_bos=True, restart_positions=False)
+    assert ids[0].tolist() == [2, 7, 5, 2, 5, 6, 7, 3] and pos[0].tolist() == list(range(8))
+    assert labels[0].tolist() == [IGNORE] * 4 + [5, 6, 7, 3]
+    assert ids[1, :6].tolist() == [2, 9, 2, 8, 9, 3]

@@ -204,3 +204,38 @@ def test_train_lm_resumes_to_the_same_model(tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="train.lr: 0.01 -> 0.02"):
         train_lm.main(args + ["--exp-dir", str(tmp_path / "part"), "--resume", "train.lr=0.02"])
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "qwen2"])
+def test_train_lm_adapts_a_pretrained_llm_and_keeps_its_tokenizer(tmp_path, arch):
+    """model.pretrained: a pretrained LLM (its own tokenizer, BOS or not) learns the recipe's text and to read noisy
+    copies of it in characters; its adapted directory loads as an LLM with that tokenizer (and the licence notice)."""
+    from hf_llm_fixtures import write_tiny_llm
+    from transformers import AutoModelForCausalLM
+
+    corpus = make_corpus(tmp_path / "c", n_utts=60)
+    texts = (tmp_path / "c" / "text.txt").read_text(encoding="utf-8").splitlines()
+    src = write_tiny_llm(arch, tmp_path / "llm", texts)
+    (src / "NOTICE.md").write_text("terms of use\n", encoding="utf-8")
+    _lm_config(tmp_path, corpus, 2, 0.2, block_size=32, num_steps=150, warmup_steps=10, log_interval=50,
+               valid_interval=75, reading_fraction=0.5, reading_error_rate=0.1, reading_noise="characters",
+               reading_align_positions=False)
+    cfg = yaml.safe_load((tmp_path / "lm.yaml").read_text())
+    cfg["model"] = {"pretrained": str(src)}
+    cfg["data"]["tokenizer"] = str(src)
+    (tmp_path / "lm.yaml").write_text(yaml.safe_dump(cfg))
+    exp = tmp_path / "lm"
+    assert train_lm.main(["--config", str(tmp_path / "lm.yaml"), "--exp-dir", str(exp)]) == 0
+    log = (exp / "train_lm.log").read_text()
+    first = float(log.split("step 0: held-out perplexity ")[1].split(";")[0])
+    reading = [float(x.split(",")[0]) for x in log.split("held-out reading loss ")[1:]]
+    final = json.loads((exp / "result.json").read_text())["valid_perplexity"]
+    assert final < 0.5 * first and reading[-1] < 0.7 * reading[0], (first, final, reading)
+    adapted = AutoModelForCausalLM.from_pretrained(str(exp / "hf"))
+    assert type(adapted).__name__ == type(AutoModelForCausalLM.from_pretrained(str(src))).__name__
+    assert (exp / "hf" / "tokenizer.json").is_file() and (exp / "hf" / "NOTICE.md").is_file()
+    # the project's sentencepiece units are not this LLM's tokens: a clear error, not a silent misreading
+    cfg["data"]["tokenizer"] = corpus["tokenizer"]
+    (tmp_path / "lm.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match="is not the tokenizer of model.pretrained"):
+        train_lm.main(["--config", str(tmp_path / "lm.yaml"), "--exp-dir", str(tmp_path / "bad")])

@@ -1,7 +1,8 @@
-"""LM pre-training: a from-scratch Llama on the recipe's normalised text, packed into fixed blocks.
+"""LM pre-training: a from-scratch Llama on the recipe's normalised text, packed into fixed blocks; or a
+pretrained LLM (`model.pretrained`: its Hugging Face directory, whose tokenizer it keeps) adapted to that text.
 
 Held-out perplexity is logged; the result is a Hugging Face directory that prefix systems load with
-`model.llm.type: pretrained`, `model.llm.path: <exp-dir>/hf`.
+`model.llm.type: pretrained`, `model.llm.path: <exp-dir>/hf` (an adapted LLM's with its tokenizer and licence notice).
 """
 from __future__ import annotations
 
@@ -18,18 +19,19 @@ import torch
 
 from prefixasr.common import atomic_save_torch
 from prefixasr.model.config import MODEL_DEFAULTS, merge
-from prefixasr.train.lm_reading import reading_forward, reading_rows, token_errors
+from prefixasr.train.lm_reading import IGNORE, corrupt, reading_forward, reading_rows, token_errors
 from prefixasr.train.optim import build_optimizer, build_scheduler
 
 LM_DEFAULTS: Dict[str, Any] = {
     "data": {
         "text": None,  # one normalised sentence per line (data/lang/lm_text.txt)
-        "tokenizer": None,  # the sentencepiece model the ASR systems use
+        "tokenizer": None,  # the sentencepiece model the ASR systems use; a pretrained LLM's own directory
         "valid_fraction": 0.02,  # held-out lines for perplexity
         "valid_max_lines": 300,  # at most this many (perplexity is computed several times)
         "max_lines": 0,  # 0: all lines
     },
-    "model": {"arch": copy.deepcopy(MODEL_DEFAULTS["llm"]["arch"])},
+    # arch: the from-scratch Llama's; pretrained: a Hugging Face causal LM directory to adapt instead (arch unused)
+    "model": {"arch": copy.deepcopy(MODEL_DEFAULTS["llm"]["arch"]), "pretrained": None},
     "train": {
         "seed": 42,
         "device": "auto",
@@ -49,6 +51,12 @@ LM_DEFAULTS: Dict[str, Any] = {
         # the character error rate of their noisy copies; 0 = a plain LM
         "reading_fraction": 0.0,
         "reading_error_rate": 0.2,
+        # what the noisy copy corrupts: "tokens" (a character LM's tokens are characters), or "characters" of the
+        # text, then tokenised (an LLM of word pieces: the encoder CTC's errors are characters)
+        "reading_noise": "tokens",
+        # the text's positions restart at the copy's, as stage 7's with projector.align_positions (the recipe's
+        # LM); false: they run on, as a pretrained LLM's prefix does (conf/llm/gemma3_270m.yaml)
+        "reading_align_positions": True,
     },
 }
 
@@ -56,8 +64,33 @@ LM_DEFAULTS: Dict[str, Any] = {
 def lm_config(raw: Dict[str, Any]) -> Dict[str, Any]:
     out = merge({k: v for k, v in LM_DEFAULTS.items() if k != "model"},
                 {k: v for k, v in raw.items() if k != "model"})
-    out["model"] = {"arch": {**LM_DEFAULTS["model"]["arch"], **((raw.get("model") or {}).get("arch") or {})}}
+    model = raw.get("model") or {}
+    out["model"] = {"arch": {**LM_DEFAULTS["model"]["arch"], **(model.get("arch") or {})},
+                    "pretrained": model.get("pretrained")}
+    if out["train"]["reading_noise"] not in ("tokens", "characters"):
+        raise ValueError(f"train.reading_noise: {out['train']['reading_noise']!r} is not tokens or characters")
     return out
+
+
+def build_lm(cfg: Dict[str, Any], tokenizer: Any) -> torch.nn.Module:
+    """The from-scratch Llama of `model.arch`, or the pretrained LLM of `model.pretrained` (fp32, to train)."""
+    path = cfg["model"]["pretrained"]
+    if not path:
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        return LlamaForCausalLM(LlamaConfig(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
+                                            eos_token_id=tokenizer.eos_id, pad_token_id=0, **cfg["model"]["arch"]))
+    from transformers import AutoModelForCausalLM
+
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"model.pretrained: {path} is not a Hugging Face model directory")
+    llm = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    rows = llm.get_input_embeddings().num_embeddings
+    if tokenizer.kind != "hf" or tokenizer.vocab_size > rows:
+        raise ValueError(f"data.tokenizer {cfg['data']['tokenizer']} is not the tokenizer of model.pretrained {path} "
+                         f"({tokenizer.kind}, {tokenizer.vocab_size} tokens; the LLM embeds {rows}): give the LLM's "
+                         f"own directory")
+    return llm
 
 
 def read_lines(path: str, max_lines: int) -> List[str]:
@@ -108,11 +141,16 @@ def perplexity(llm: torch.nn.Module, blocks: torch.Tensor, batch_size: int, devi
     return math.exp(nll / max(count, 1))
 
 
-def save_hf(llm: torch.nn.Module, out_dir: Path) -> None:
-    """save_pretrained into a temp dir, then swap it in: readers never see half a model."""
+def save_hf(llm: torch.nn.Module, out_dir: Path, tokenizer: Any = None, source: str | None = None) -> None:
+    """save_pretrained into a temp dir, then swap it in: readers never see half a model. An adapted pretrained
+    LLM's directory also gets its tokenizer and the licence notice of its `source` directory."""
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     llm.save_pretrained(str(tmp))
+    if tokenizer is not None:
+        tokenizer.save(tmp)
+    if source and (Path(source) / "NOTICE.md").is_file():
+        shutil.copy2(Path(source) / "NOTICE.md", tmp / "NOTICE.md")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
 
@@ -122,14 +160,21 @@ class Reading:
 
     def __init__(self, train_lines: Sequence[str], valid_lines: Sequence[str], tokenizer: Any, t: Dict[str, Any]):
         self.train = [ids for ids in (tokenizer.encode(l) for l in train_lines) if ids]
-        self.bos, self.eos, self.max_len, self.rate = tokenizer.bos_id, tokenizer.eos_id, t["block_size"], \
-            t["reading_error_rate"]
+        self.tokenizer, self.max_len, self.rate = tokenizer, t["block_size"], t["reading_error_rate"]
+        self.by_characters, self.align = t["reading_noise"] == "characters", t["reading_align_positions"]
         self.rng = random.Random(t["seed"])
         valid = [ids for ids in (tokenizer.encode(l) for l in valid_lines) if ids]
-        self.valid = reading_rows(valid, self.bos, self.eos, self.max_len, self.rate, random.Random(0))
+        self.valid = self._rows(valid, random.Random(0))
+
+    def _rows(self, sentences: Sequence[List[int]], rng: random.Random) -> Tuple[torch.Tensor, ...]:
+        tok = self.tokenizer
+        by_chars = (lambda ids: tok.encode("".join(corrupt(list(tok.decode(ids)), self.rate, rng)))) \
+            if self.by_characters else None
+        return reading_rows(sentences, tok.bos_id, tok.eos_id, self.max_len, self.rate, rng, noisy_copy=by_chars,
+                            leading_bos=tok.adds_bos, restart_positions=self.align)
 
     def loss(self, llm: torch.nn.Module, n: int, device: torch.device) -> torch.Tensor:
-        rows = reading_rows(self.rng.sample(self.train, n), self.bos, self.eos, self.max_len, self.rate, self.rng)
+        rows = self._rows(self.rng.sample(self.train, n), self.rng)
         return reading_forward(llm, rows, device)[0].loss
 
     @torch.no_grad()
@@ -137,10 +182,13 @@ class Reading:
         """Held-out reading loss per token and the share of tokens whose argmax is wrong (teacher-forced),
         against the noisy copy's own error rate: a reader worth freezing writes fewer errors than it reads."""
         llm.eval()
-        out, labels = reading_forward(llm, self.valid, device)
-        errors = token_errors(out.logits, labels)
+        nll, wrong, count = 0.0, 0.0, 0
+        for i in range(0, self.valid[0].size(0), 16):  # 16 rows at once: a 262k-token LLM's logits are large
+            out, labels = reading_forward(llm, tuple(t[i: i + 16] for t in self.valid), device)
+            n = int((labels[:, 1:] != IGNORE).sum())
+            nll, wrong, count = nll + float(out.loss) * n, wrong + token_errors(out.logits, labels) * n, count + n
         llm.train()
-        return (f"; held-out reading loss {float(out.loss):.3f}, token errors {errors:.1%} "
+        return (f"; held-out reading loss {nll / max(count, 1):.3f}, token errors {wrong / max(count, 1):.1%} "
                 f"(copies at {self.rate:.0%} errors)")
 
 
@@ -151,8 +199,6 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
              resume: bool = False) -> float:
     """Train, save exp_dir/hf, return the final held-out perplexity. The state is saved at every validation;
     resume=True continues from it (the same batches follow, so the result equals an uninterrupted run)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     t = cfg["train"]
     train_lines, valid_lines = split(read_lines(cfg["data"]["text"], cfg["data"]["max_lines"]),
                                      cfg["data"]["valid_fraction"], cfg["data"]["valid_max_lines"], t["seed"])
@@ -161,8 +207,7 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
     logging.info("LM data: %d train lines -> %d blocks of %d; %d held-out lines", len(train_lines),
                  train_blocks.size(0), t["block_size"], len(valid_lines))
     torch.manual_seed(t["seed"])
-    llm = LlamaForCausalLM(LlamaConfig(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
-                                       eos_token_id=tokenizer.eos_id, pad_token_id=0, **cfg["model"]["arch"]))
+    llm = build_lm(cfg, tokenizer)
     llm.to(device).train()
     logging.info("LM: %.2fM parameters on %s", sum(p.numel() for p in llm.parameters()) / 1e6, device)
     opt = build_optimizer(llm, t["lr"], t["weight_decay"], t["betas"])
@@ -213,5 +258,6 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
             atomic_save_torch({"model": llm.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                "generator": gen.get_state(), "step": step,
                                "reading_rng": reading.rng.getstate() if reading else None}, state_path)
-    save_hf(llm.cpu(), exp_dir / "hf")
+    source = cfg["model"]["pretrained"]
+    save_hf(llm.cpu(), exp_dir / "hf", tokenizer if source else None, source)
     return ppl

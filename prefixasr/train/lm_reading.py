@@ -6,12 +6,15 @@ context (induction) only after far more text than a CPU recipe sees (docs/conver
 the LLM a CTC-compressed prefix, one vector per character the encoder reads, in the LLM's own embedding
 space (`projector.token_bridge: ctc`) and at the text's positions (`projector.align_positions`). These rows
 are that input made from text alone, with the errors of a CTC (substituted, dropped and inserted
-characters), so the LM learns the reading before it ever hears speech.
+characters), so the LM learns the reading before it ever hears speech. A pretrained LLM of word pieces adapted to
+the recipe's text (conf/lm/gemma3_270m_adapt.yaml) gets them in its own form: `[BOS][noisy copy][BOS] sentence
+[EOS]`, the copy corrupted in characters then tokenised, positions running on (its stage-7 input: the CTC's text
+in its tokens after the prefix, projector.ctc_text).
 """
 from __future__ import annotations
 
 import random
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -36,15 +39,22 @@ def corrupt(ids: Sequence[int], rate: float, rng: random.Random) -> List[int]:
 
 
 def reading_rows(sentences: Sequence[List[int]], bos: int, eos: int, max_len: int, rate: float,
-                 rng: random.Random) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                 rng: random.Random, noisy_copy: Optional[Callable[[List[int]], List[int]]] = None,
+                 leading_bos: bool = False, restart_positions: bool = True
+                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded rows (input_ids, labels, position_ids, attention_mask), each of width <= max_len.
 
     Labels cover the sentence and EOS only (HF shifts them: the BOS cell predicts the first token). A
-    sentence too long for max_len is cut so that the copy and the text fit."""
+    sentence too long for max_len is cut so that the copy and the text fit. `noisy_copy` makes a sentence's
+    copy (default: `corrupt` on its tokens at `rate`); `leading_bos` starts each row with BOS, as a pretrained
+    LLM's input starts (model.llm.leading_bos); `restart_positions`: the text's positions restart at the copy's
+    first (the recipe LM's prefix, projector.align_positions), else they run on (a pretrained LLM's)."""
+    make_copy = noisy_copy or (lambda ids: corrupt(ids, rate, rng))
+    head = [bos] if leading_bos else []
     rows = []
     for ids in sentences:
-        ids = list(ids[: max(1, (max_len - 2) // 2)])
-        noisy = corrupt(ids, rate, rng)[: max_len - len(ids) - 2]
+        ids = list(ids[: max(1, (max_len - 2 - len(head)) // 2)])
+        noisy = [*head, *make_copy(ids)][: max_len - len(ids) - 2]
         rows.append((noisy, ids))
     width = max(len(n) + len(t) + 2 for n, t in rows)
     input_ids = torch.zeros(len(rows), width, dtype=torch.long)
@@ -55,8 +65,11 @@ def reading_rows(sentences: Sequence[List[int]], bos: int, eos: int, max_len: in
         p, n = len(noisy), len(noisy) + len(text) + 2
         input_ids[i, :n] = torch.tensor([*noisy, bos, *text, eos])
         labels[i, p + 1 : n] = input_ids[i, p + 1 : n]
-        positions[i, :p] = torch.arange(p)
-        positions[i, p:n] = torch.arange(n - p)  # BOS shares the copy's first position
+        if restart_positions:
+            positions[i, :p] = torch.arange(p)
+            positions[i, p:n] = torch.arange(n - p)  # BOS shares the copy's first position
+        else:
+            positions[i, :n] = torch.arange(n)
         mask[i, :n] = 1
     return input_ids, labels, positions, mask
 
