@@ -231,6 +231,11 @@ def test_train_lm_adapts_a_pretrained_llm_and_keeps_its_tokenizer(tmp_path, arch
     reading = [float(x.split(",")[0]) for x in log.split("held-out reading loss ")[1:]]
     final = json.loads((exp / "result.json").read_text())["valid_perplexity"]
     assert final < 0.5 * first and reading[-1] < 0.7 * reading[0], (first, final, reading)
+    from prefixasr.data.tokenizer import Tokenizer
+    from prefixasr.train.lm import pack
+
+    tok = Tokenizer.load(src)  # Gemma's rows start with BOS as its pre-training's did; Qwen's have none to start with
+    assert bool((pack(texts, tok, 16)[:, 0] == tok.bos_id).all()) == (arch == "gemma3")
     adapted = AutoModelForCausalLM.from_pretrained(str(exp / "hf"))
     assert type(adapted).__name__ == type(AutoModelForCausalLM.from_pretrained(str(src))).__name__
     assert (exp / "hf" / "tokenizer.json").is_file() and (exp / "hf" / "NOTICE.md").is_file()

@@ -110,14 +110,19 @@ def read_lines(path: str, max_lines: int) -> List[str]:
 
 
 def pack(lines: Sequence[str], tokenizer: Any, block_size: int) -> torch.Tensor:
-    """[BOS] s1 [EOS] [BOS] s2 [EOS] ... cut into (N, block_size) rows (the tail is dropped)."""
+    """[BOS] s1 [EOS] [BOS] s2 [EOS] ... cut into (N, block_size) rows (the tail is dropped). Where the tokenizer
+    starts every text with BOS (Gemma's), so does every row: such an LLM reads a row without it badly (Gemma 3
+    270M's held-out perplexity on the recipe's text is in the thousands without, docs/convergence.md part 33)."""
     ids: List[int] = []
     for line in lines:
         ids.extend([tokenizer.bos_id, *tokenizer.encode(line), tokenizer.eos_id])
-    n = len(ids) // block_size
+    lead = [tokenizer.bos_id] if tokenizer.adds_bos else []
+    width = block_size - len(lead)
+    n = len(ids) // width
     if n == 0:
         raise ValueError(f"only {len(ids)} tokens: fewer than one block of {block_size}; lower train.block_size")
-    return torch.tensor(ids[: n * block_size], dtype=torch.long).view(n, block_size)
+    rows = torch.tensor(ids[: n * width], dtype=torch.long).view(n, width)
+    return torch.cat([torch.tensor(lead, dtype=torch.long).expand(n, -1), rows], dim=1)
 
 
 def split(lines: List[str], fraction: float, max_valid: int, seed: int) -> Tuple[List[str], List[str]]:
