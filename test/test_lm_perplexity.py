@@ -69,6 +69,9 @@ def test_per_language_perplexity_matches_the_lm_loss(tmp_path, lm_dir):
         ppl, tokens = _reference_ppl(lm_dir, texts)
         assert js["per_lang"][lang]["tokens"] == tokens and js["per_lang"][lang]["sentences"] == len(texts)
         assert js["per_lang"][lang]["perplexity"] == pytest.approx(ppl, rel=1e-3)
+        chars = sum(len(t) + 1 for t in texts)  # a sentence's end is a character too
+        bits = math.log(ppl) * tokens / math.log(2)
+        assert js["per_lang"][lang]["bits_per_char"] == pytest.approx(bits / chars, rel=1e-3)
     ppl_all, tokens_all = _reference_ppl(lm_dir, [t for texts in TEXTS.values() for t in texts])
     assert js["all"]["tokens"] == tokens_all and js["all"]["perplexity"] == pytest.approx(ppl_all, rel=1e-3)
 

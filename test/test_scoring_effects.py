@@ -67,7 +67,7 @@ def test_show_results_compares_pairs_with_intervals_and_perplexity(tmp_path):
     assert "## Effects with paired bootstrap 95% intervals" in md
     row = next(l for l in md.splitlines() if l.startswith("|test|`ft_ce_rnnt/llm_greedy` vs `ft_ce/llm_greedy`|WER|"))
     assert "|50.00|6.25|-87.5%|" in row and row.endswith("|better|")
-    assert "|hi|7.50|90|3|" in md
+    assert "|hi|7.50|-|90|3|" in md
     assert (tmp_path / "RESULTS_effects.png").read_bytes()[:4] == b"\x89PNG"
     assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--compare", "ft_ce-ft_ce_rnnt"]) == 1
     assert show_results.main(["--exp-root", str(exp), "--output", str(out), "--compare", "ft_ce:nope"]) == 1

@@ -10,7 +10,9 @@ Usage:
         --cuts data/fbank/dev_cuts.jsonl.gz --output exp/qwen_perplexity.json
 
 Each sentence is scored on its own as [BOS] tokens [EOS] (the LM stage's training rows); perplexity =
-exp(total NLL / predicted tokens) per language and over all. Cuts without text or language are skipped and counted.
+exp(total NLL / predicted tokens) per language and over all; and bits per character (total NLL in bits / the
+sentences' characters, each sentence's end counted as one), which compares LMs whose tokens differ (the recipe's
+characters, Gemma's word pieces). Cuts without text or language are skipped and counted.
 Exit status 1 on a missing LM, tokenizer or cuts file.
 """
 from __future__ import annotations
@@ -96,24 +98,27 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         log.warning("%s: %d cuts without text or language skipped", args.cuts, skipped)
     result: Dict[str, Dict[str, float]] = {}
-    all_nll, all_tokens = 0.0, 0
+    all_nll, all_tokens, all_chars = 0.0, 0, 0
     for lang, texts in by_lang.items():
         rows = [[tokenizer.bos_id, *tokenizer.encode(t), tokenizer.eos_id] for t in texts]
         nll, tokens = sentence_nll(llm, rows, tokenizer.pad_id, args.batch_size)
+        chars = sum(len(t) + 1 for t in texts)
         result[lang] = {"perplexity": round(math.exp(nll / max(tokens, 1)), 3), "tokens": tokens,
-                        "sentences": len(texts)}
-        all_nll, all_tokens = all_nll + nll, all_tokens + tokens
-        log.info("%s: perplexity %.2f over %d tokens (%d sentences)", lang, result[lang]["perplexity"], tokens,
-                 len(texts))
+                        "sentences": len(texts), "bits_per_char": round(nll / math.log(2) / chars, 4)}
+        all_nll, all_tokens, all_chars = all_nll + nll, all_tokens + tokens, all_chars + chars
+        log.info("%s: perplexity %.2f over %d tokens, %.3f bits per character (%d sentences)", lang,
+                 result[lang]["perplexity"], tokens, result[lang]["bits_per_char"], len(texts))
     if not result:
         log.error("%s: no cut with text and language", args.cuts)
         return 1
     summary = {"lm": str(args.lm), "cuts": str(args.cuts), "per_lang": result, "skipped": skipped,
-               "all": {"perplexity": round(math.exp(all_nll / max(all_tokens, 1)), 3), "tokens": all_tokens}}
+               "all": {"perplexity": round(math.exp(all_nll / max(all_tokens, 1)), 3), "tokens": all_tokens,
+                       "bits_per_char": round(all_nll / math.log(2) / max(all_chars, 1), 4)}}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.output) as f:
         json.dump(summary, f, ensure_ascii=False, indent=2)
-    log.info("all: perplexity %.2f; written %s", summary["all"]["perplexity"], args.output)
+    log.info("all: perplexity %.2f, %.3f bits per character; written %s", summary["all"]["perplexity"],
+             summary["all"]["bits_per_char"], args.output)
     return 0
 
 

@@ -230,11 +230,16 @@ def bar_chart(rows: List[Row], set_name: str, out_png: PathLike) -> None:
 def perplexity_markdown(js: dict) -> List[str]:
     """The LM's held-out perplexity per language (prefixasr.bin.lm_perplexity's JSON)."""
     lines = ["## LM: held-out perplexity per language", "",
-             f"`{js['lm']}` on the transcripts of `{js['cuts']}` (sentences the LM never trained on), per token.", "",
-             "|language|perplexity|tokens|sentences|", "|---|---|---|---|"]
+             f"`{js['lm']}` on the transcripts of `{js['cuts']}` (sentences the LM never trained on), per token; "
+             "bits per character compare LMs whose tokens differ.", "",
+             "|language|perplexity|bits/char|tokens|sentences|", "|---|---|---|---|---|"]
+
+    def bpc(v: dict) -> str:
+        return _fmt(v["bits_per_char"]) if "bits_per_char" in v else "-"  # older JSON files have none
+
     for lang, v in js["per_lang"].items():
-        lines.append(f"|{lang}|{_fmt(v['perplexity'])}|{v['tokens']}|{v['sentences']}|")
-    lines += [f"|all|{_fmt(js['all']['perplexity'])}|{js['all']['tokens']}||", ""]
+        lines.append(f"|{lang}|{_fmt(v['perplexity'])}|{bpc(v)}|{v['tokens']}|{v['sentences']}|")
+    lines += [f"|all|{_fmt(js['all']['perplexity'])}|{bpc(js['all'])}|{js['all']['tokens']}||", ""]
     return lines
 
 
