@@ -63,6 +63,8 @@ def convert(gguf: Path, out: Path, dtype: str = "float32", notice: Path | None =
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from prefixasr.model.llm import savable
+
     if (out / SOURCE_FILE).is_file():
         logging.info("%s is already converted (%s): nothing to do", out, SOURCE_FILE)
         return out
@@ -82,11 +84,7 @@ def convert(gguf: Path, out: Path, dtype: str = "float32", notice: Path | None =
     if tokenizer_dir is not None and len(tok) != read.config.vocab_size:
         raise ValueError(f"the tokenizer of {tokenizer_dir} has {len(tok)} entries, but the model of {gguf} "
                          f"{read.config.vocab_size}: it is another model's")
-    # transformers marks a model read from GGUF as quantised and refuses to save it: the same weights in a plain
-    # model of the same config save like any other
-    model = AutoModelForCausalLM.from_config(read.config, dtype=getattr(torch, dtype))
-    model.load_state_dict(read.state_dict())
-    model.tie_weights()
+    model = savable(read)  # the de-quantised weights, no longer marked as GGUF-quantised
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
     if notice is not None:

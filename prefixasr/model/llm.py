@@ -7,6 +7,7 @@ own BOS/EOS ids (from its tokenizer, `check_llm_tokenizer`), its position limit 
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 from pathlib import Path
@@ -74,6 +75,22 @@ def add_lora(llm: nn.Module, lora: Dict[str, Any]) -> None:
         p.requires_grad_(LORA_MARK in name)
     n = sum(p.numel() for p in llm.parameters() if p.requires_grad)
     logging.info("LoRA rank %d on %s: %d trainable LLM parameters", lora["rank"], lora["target_modules"], n)
+
+
+def savable(llm: nn.Module) -> nn.Module:
+    """`llm`, or where transformers marks it quantised (read from GGUF, or from a directory whose config still names
+    the GGUF file) and so refuses to save it, the same de-quantised weights in a plain model of its config."""
+    from transformers import AutoModelForCausalLM
+
+    if getattr(llm, "hf_quantizer", None) is None and getattr(llm.config, "quantization_config", None) is None:
+        return llm
+    config = copy.deepcopy(llm.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=llm.dtype)
+    plain.load_state_dict(llm.state_dict())
+    plain.tie_weights()
+    return plain
 
 
 def check_llm_tokenizer(llm_cfg: Dict[str, Any], tokenizer: Any) -> None:

@@ -19,6 +19,7 @@ import torch
 
 from prefixasr.common import atomic_save_torch
 from prefixasr.model.config import MODEL_DEFAULTS, merge
+from prefixasr.model.llm import build_llm, check_llm_tokenizer, savable
 from prefixasr.train.lm_reading import IGNORE, corrupt, reading_forward, reading_rows, token_errors
 from prefixasr.train.optim import build_optimizer, build_scheduler
 
@@ -73,24 +74,14 @@ def lm_config(raw: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def build_lm(cfg: Dict[str, Any], tokenizer: Any) -> torch.nn.Module:
-    """The from-scratch Llama of `model.arch`, or the pretrained LLM of `model.pretrained` (fp32, to train)."""
+    """The from-scratch Llama of `model.arch`, or the pretrained LLM of `model.pretrained` (fp32, to train), which
+    must be read with its own tokenizer."""
     path = cfg["model"]["pretrained"]
-    if not path:
-        from transformers import LlamaConfig, LlamaForCausalLM
-
-        return LlamaForCausalLM(LlamaConfig(vocab_size=tokenizer.vocab_size, bos_token_id=tokenizer.bos_id,
-                                            eos_token_id=tokenizer.eos_id, pad_token_id=0, **cfg["model"]["arch"]))
-    from transformers import AutoModelForCausalLM
-
-    if not Path(path).is_dir():
+    if path and not Path(path).is_dir():
         raise FileNotFoundError(f"model.pretrained: {path} is not a Hugging Face model directory")
-    llm = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
-    rows = llm.get_input_embeddings().num_embeddings
-    if tokenizer.kind != "hf" or tokenizer.vocab_size > rows:
-        raise ValueError(f"data.tokenizer {cfg['data']['tokenizer']} is not the tokenizer of model.pretrained {path} "
-                         f"({tokenizer.kind}, {tokenizer.vocab_size} tokens; the LLM embeds {rows}): give the LLM's "
-                         f"own directory")
-    return llm
+    llm_cfg = {"type": "pretrained", "path": path} if path else {"type": "scratch", "arch": cfg["model"]["arch"]}
+    check_llm_tokenizer(llm_cfg, tokenizer)
+    return build_llm(llm_cfg, tokenizer.vocab_size, tokenizer.bos_id, tokenizer.eos_id)
 
 
 def read_lines(path: str, max_lines: int) -> List[str]:
@@ -151,7 +142,7 @@ def save_hf(llm: torch.nn.Module, out_dir: Path, tokenizer: Any = None, source: 
     LLM's directory also gets its tokenizer and the licence notice of its `source` directory."""
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    llm.save_pretrained(str(tmp))
+    savable(llm).save_pretrained(str(tmp))
     if tokenizer is not None:
         tokenizer.save(tmp)
     if source and (Path(source) / "NOTICE.md").is_file():
@@ -232,6 +223,7 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
         first = state["step"] + 1
         logging.info("resuming from %s at step %d", state_path, state["step"])
     t0, loss_sum = time.time(), 0.0
+    ppl = None
     if first == 1:
         ppl = perplexity(llm, valid_blocks, t["batch_size"], device)
         logging.info("step 0: held-out perplexity %.2f%s", ppl, reading.report(llm, device) if reading else "")
@@ -263,6 +255,8 @@ def train_lm(cfg: Dict[str, Any], tokenizer: Any, exp_dir: Path, device: torch.d
             atomic_save_torch({"model": llm.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                "generator": gen.get_state(), "step": step,
                                "reading_rng": reading.rng.getstate() if reading else None}, state_path)
+    if ppl is None:  # resumed after the last step's validation (say, a failed save): nothing left to train
+        ppl = perplexity(llm, valid_blocks, t["batch_size"], device)
     source = cfg["model"]["pretrained"]
     save_hf(llm.cpu(), exp_dir / "hf", tokenizer if source else None, source)
     return ppl
