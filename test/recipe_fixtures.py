@@ -1,6 +1,7 @@
 """The micro corpus the recipe tests run on: two languages of the hand-written test fixture (no download), a few
 utterances each, and run.sh with the smallest settings that still run every stage."""
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,17 @@ MICRO_LM_ARGS = "train.num_steps=5 train.valid_interval=5 train.batch_size=4 tra
 
 def recipe_env() -> dict:
     return dict(os.environ, PATH=f"{ROOT / 'tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
+
+
+def failed_run(what: str, out: subprocess.CompletedProcess) -> str:
+    """The assertion message of a recipe run that failed: its output's tails and the end of each job log that
+    run.pl names ("log is in ..."), so a failure on a CI machine shows its cause, not only where it happened."""
+    text = f"{what} failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+    for log in dict.fromkeys(re.findall(r"log is in (\S+)", out.stdout + out.stderr)):
+        path = Path(log)
+        tail = path.read_text(encoding="utf-8", errors="replace")[-4000:] if path.is_file() else "(no such file)"
+        text += f"\n--- the end of {log}:\n{tail}"
+    return text
 
 
 def text_dir(root: Path) -> Path:
@@ -51,7 +63,7 @@ def run_recipe(work: Path, *extra: str) -> str:
         *extra,
     ]
     out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, f"run.sh {' '.join(extra)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+    assert out.returncode == 0, failed_run(f"run.sh {' '.join(extra)}", out)
     return out.stdout + out.stderr
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from recipe_fixtures import (LANGS, MICRO_DATA_OPTS, MICRO_LM_ARGS, RECIPE, decode_dir, recipe_env, run_recipe,
-                             text_dir)
+from recipe_fixtures import (LANGS, MICRO_DATA_OPTS, MICRO_LM_ARGS, RECIPE, decode_dir, failed_run, recipe_env,
+                             run_recipe, text_dir)
 
 LAST_STAGE = 11
 
@@ -197,7 +197,7 @@ def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_ru
            "--lm_args", MICRO_LM_ARGS,
            "--decode_args", "--max-new-tokens 8"]
     out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, f"run_encoders.sh failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+    assert out.returncode == 0, failed_run("run_encoders.sh", out)
     assert "Stage 0: prepare" not in out.stderr, "the shared data stage was done already"
     exp = work / "exp"
     for tag in ("conformer_noise", "tiny_noise", "tiny_ft_noise"):

@@ -17,6 +17,8 @@ import subprocess
 import wave
 from pathlib import Path
 
+from recipe_fixtures import failed_run
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs" / "bengali"
 LETTERS = "কখগঘচছ"
@@ -70,7 +72,7 @@ def test_pretrained_encoder_learns_a_toy_language(tmp_path):
            "--lm_args", "train.num_steps=5 train.valid_interval=5 train.batch_size=4 train.block_size=16",
            "--pretrain_args", "train.num_epochs=12 train.warmup_steps=30 data.loader.max_duration=10"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-4000:]
+    assert out.returncode == 0, failed_run("run.sh", out)
     rows = json.loads((tmp_path / "exp" / "pretrain" / "history.json").read_text())
     cer = [r["cer_ctc_greedy"] for r in rows]
     assert cer[0] > 50.0, f"an untrained encoder cannot read the toy language: {cer}"

@@ -25,6 +25,8 @@ import pytest
 
 from prefixasr.data.text import normalize_text
 
+from recipe_fixtures import failed_run
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "egs" / "bengali"
 FIXTURE = ROOT / "test" / "fixtures" / "data" / "sentences.tsv"
@@ -50,7 +52,7 @@ def _run_bengali(work: Path, *args: str, env: dict | None = None) -> str:
     cmd = ["bash", str(RECIPE / "run.sh"), "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp"),
            "--nj", "1", *args]
     out = subprocess.run(cmd, env=env or _env(), capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, f"run.sh {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+    assert out.returncode == 0, failed_run(f"run.sh {' '.join(args)}", out)
     return out.stdout + out.stderr
 
 

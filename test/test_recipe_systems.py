@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from recipe_fixtures import LANGS, MICRO_DATA_OPTS, MICRO_LM_ARGS, RECIPE, recipe_env, text_dir
+from recipe_fixtures import LANGS, MICRO_DATA_OPTS, MICRO_LM_ARGS, RECIPE, failed_run, recipe_env, text_dir
 
 pytestmark = pytest.mark.needs_tool("espeak-ng")
 
@@ -29,7 +29,7 @@ def test_run_systems_compares_systems_against_both_baselines(tmp_path):
         "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",
     ]
     out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-6000:]
+    assert out.returncode == 0, failed_run("run_systems.sh", out)
     table = (work / "RESULTS_sys.md").read_text(encoding="utf-8")
     assert "Made by `cd egs/indic && ./run_systems.sh --langs" in table.split("## Environments")[0], "no command on top"
     for system in ("rnnt_only/rnnt_greedy", "ft_ce/llm_greedy", "ft_ce_rnnt/llm_greedy", "frozen_langid/llm_greedy"):
