@@ -218,3 +218,40 @@ def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_ru
     assert ft["model"]["encoder"]["type"] == "hf"
     assert ft["model"]["init"]["path"].endswith("pretrain_tiny_whisper_ft_noise"), "stage 6's fine-tuned Whisper"
     assert "`tiny_ft_noise/" in table.split("## Effects")[1] and "tiny_ft_noise: features" in table
+
+
+def test_the_recipe_adapts_a_pretrained_llm_to_its_text_and_trains_on_it(micro_run):
+    """run.sh --llm_config <a tiny Gemma 3's block> --llm_adapt_config conf/lm/gemma3_270m_adapt.yaml: stage 5 adapts
+    that LLM to the recipe's LM text (train_lm from its weights and tokenizer; --lm_args shorten it) into its own exp
+    dir, with its held-out perplexity; stage 7 trains the system on the adapted LLM, stage 9 decodes with it; a rerun
+    skips the adaptation, and the recipe's own LM is left alone."""
+    import yaml
+
+    from hf_llm_fixtures import write_tiny_llm
+
+    work, _ = micro_run
+    texts = [l for f in sorted((work / "text").glob("*.txt")) for l in f.read_text(encoding="utf-8").splitlines()]
+    tiny = write_tiny_llm("gemma3", work / "models" / "tiny-gemma3", texts)
+    block = work / "tiny_gemma3.yaml"
+    # (narrower than the micro run's pre-trained projector and RNN-T, which the real block widens: not taken)
+    block.write_text(yaml.safe_dump({"include": [str(RECIPE.parents[1] / "conf" / "llm" / "gemma3_270m.yaml")],
+                                     "model": {"llm": {"path": str(tiny)},
+                                               "init": {"modules": ["encoder", "encoder_ctc", "lid_head"], "widen": []}}}),
+                     encoding="utf-8")
+    small_lm = {p: p.stat().st_mtime_ns for p in (work / "exp" / "lm").rglob("*") if p.is_file()}
+    args = ("--stage", "5", "--stop_stage", "9", "--llm_config", str(block), "--asr_tag", "tiny_gemma",
+            "--llm_adapt_config", str(RECIPE.parents[1] / "conf" / "lm" / "gemma3_270m_adapt.yaml"),
+            "--decode_methods", "llm_greedy", "--long_form", "false")
+    log = run_recipe(work, *args)
+    adapted = work / "exp" / "lm_gemma3_270m_adapt"
+    assert "Stage 5: adapt" in log
+    saved = yaml.safe_load((adapted / "config.yaml").read_text(encoding="utf-8"))
+    assert saved["model"]["pretrained"] == str(tiny) and saved["train"]["num_steps"] == 5, "--lm_args shorten it"
+    assert (adapted / "hf" / "config.json").is_file() and (adapted / "hf" / "tokenizer.json").is_file()
+    assert json.loads((adapted / "perplexity.json").read_text(encoding="utf-8"))
+    cfg = yaml.safe_load((work / "exp" / "tiny_gemma" / "config.yaml").read_text(encoding="utf-8"))
+    assert cfg["model"]["llm"]["path"] == str(adapted / "hf")
+    assert (decode_dir(work / "exp" / "tiny_gemma", "decode_test_llm_greedy_*") / "wer").is_file()
+    assert small_lm == {p: p.stat().st_mtime_ns for p in (work / "exp" / "lm").rglob("*") if p.is_file()}
+    again = run_recipe(work, *args)
+    assert "Stage 5: adapt" not in again and "lm_gemma3_270m_adapt is done already" in again

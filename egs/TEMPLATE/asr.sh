@@ -36,8 +36,10 @@ bpe_type=unigram        # sentencepiece model type: unigram | bpe | char (then -
 pretrained_lm=""        # path or name of a pretrained causal LM; empty = pre-train conf/lm.yaml (stage 5)
 llm_config=""           # a pretrained LLM's block (e.g. ../../conf/llm/gemma3_270m.yaml) layered over the stage-7
                         # system config; its model.llm.path is relative to the repository root; empty = the LM above
+llm_adapt_config=""     # with --llm_config: a train_lm config that adapts that LLM to the LM text in stage 5 (e.g.
+                        # ../../conf/lm/gemma3_270m_adapt.yaml) and stage 7 starts from the adapted one; empty = as is
 lm_config=conf/lm.yaml  # LM pre-training config
-lm_args=""              # extra section.key=value overrides for prefixasr.bin.train_lm
+lm_args=""              # extra section.key=value overrides for prefixasr.bin.train_lm (pre-training or adapting)
 use_ngram=false         # also count a token n-gram LM over the LM text (stage 5) and fuse it into the LLM's search
 ngram_num=6             # its order (ESPnet's ngram_num)
 ngram_weight=0.3        # its weight at decoding (the system's decode.ngram_weight, set by stage 8; decode
@@ -99,6 +101,14 @@ if [ -n "${llm_config}" ]; then  # the LLM the block names, found from the repos
   [[ "${llm_path}" = /* ]] || llm_path=${MAIN_ROOT}/${llm_path}
   [ -d "${llm_path}" ] || die "--llm_config: ${llm_path} is not installed (make -C tools gemma3-270m, or the like)"
   pretrained_lm=${llm_path}
+fi
+llm_adapt_exp=""  # stage 5 adapts ${pretrained_lm} into it; stages 7-11 then use its hf/ as the LLM
+if [ -n "${llm_adapt_config}" ]; then
+  [ -n "${llm_config}" ] || die "--llm_adapt_config needs --llm_config (the pretrained LLM it adapts)"
+  [ -f "${llm_adapt_config}" ] || die "--llm_adapt_config ${llm_adapt_config}: no such file"
+  llm_adapt_config=$(realpath "${llm_adapt_config}")
+  llm_adapt_exp=${exp_dir}/lm_$(basename "${llm_adapt_config}" .yaml)  # e.g. exp/lm_gemma3_270m_adapt
+  llm_path=${llm_adapt_exp}/hf
 fi
 
 # What the encoder reads, made by stage 3 into ${feats_dir} (utils/encoder_features.py).
@@ -316,7 +326,25 @@ train_inputs() {
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   sig5=$(signature "$(stamp "${lang_dir}/.tokenizer.done")" "$(config_stamp "${lm_config}")" "${lm_args}")
-  if [ -n "${pretrained_lm}" ]; then
+  if [ -n "${llm_adapt_exp}" ]; then
+    sig5a=$(signature "$(stamp "${pretrained_lm}/config.json")" "$(config_stamp "${llm_adapt_config}")" "${lm_args}")
+    if ! is_done "${llm_adapt_exp}/.done" "${sig5a}"; then
+      log "Stage 5: adapt ${pretrained_lm} to ${lang_dir}/lm_text.txt (${llm_adapt_config}) -> ${llm_adapt_exp}"
+      fresh_exp "${llm_adapt_exp}" "${sig5a}"
+      write_replay "${llm_adapt_exp}" 5
+      resume_opt=""
+      [ -f "${llm_adapt_exp}/checkpoint.pt" ] && resume_opt=--resume
+      # shellcheck disable=SC2086
+      ${train_cmd} "${llm_adapt_exp}/log/train_lm.log" ${python} -m prefixasr.bin.train_lm \
+        --config "${llm_adapt_config}" --exp-dir "${llm_adapt_exp}" ${resume_opt} data.text="${lang_dir}/lm_text.txt" \
+        model.pretrained="${pretrained_lm}" data.tokenizer="${pretrained_lm}" ${lm_args}
+      log "Stage 5: its held-out perplexity per language on ${valid_set} -> ${llm_adapt_exp}/perplexity.json"
+      ${train_cmd} "${llm_adapt_exp}/log/perplexity.log" ${python} -m prefixasr.bin.lm_perplexity \
+        --lm "${llm_path}" --tokenizer "${llm_path}" --cuts "${feats_dir}/${valid_set}_cuts.jsonl.gz" \
+        --output "${llm_adapt_exp}/perplexity.json"
+      mark_done "${llm_adapt_exp}/.done" "${sig5a}"
+    fi
+  elif [ -n "${pretrained_lm}" ]; then
     log "Stage 5: using the pretrained LM ${pretrained_lm}; nothing to pre-train"
   elif ! is_done "${lm_exp}/.done" "${sig5}"; then
     log "Stage 5: pre-train the LM (${lm_config}) -> ${lm_exp} (log: ${lm_exp}/train_lm.log)"
@@ -389,6 +417,7 @@ done
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   lm_input=${pretrained_lm}
   [ -n "${pretrained_lm}" ] || lm_input=$(stamp "${lm_exp}/.done")
+  [ -n "${llm_adapt_exp}" ] && lm_input=$(stamp "${llm_adapt_exp}/.done")
   pretrain_input=""
   [ -n "${pretrain_config}" ] && pretrain_input="$(stamp "${pretrain_exp}/.train.done") ${pretrain_avg}"
   llm_input=()  # (the signature of a run without --llm_config is the one it had before the option)
