@@ -13,6 +13,8 @@ langs="bn hi ta"                 # three languages in three scripts (all ten: --
 data_dir=data3                   # shared data (stages 0-4)
 exp_dir=exp3                     # the shared LM, pre-trained encoder and n-gram, and one sub-directory per system
 llm_config=../../conf/llm/gemma3_270m.yaml  # the pretrained LLM's block
+llm_adapt_config=""              # e.g. ../../conf/lm/gemma3_270m_adapt.yaml: adapt it to the LM text first (stage 5,
+                                 # ${exp_dir}/lm_<config name>); every Gemma system then starts from the adapted one
 # systems: the demo's (small LM, then Gemma), then the comparisons' systems with Gemma
 decode_methods="llm_beam rnnt_greedy"  # the demo systems' searches (the recipe's LLM beam, and its RNN-T)
 comparisons="ft_ce ft_ce_rnnt frozen_shared frozen_langid_rnnt"  # ../../conf/systems/<name>.yaml; empty = none
@@ -36,13 +38,14 @@ common=(--langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --pyt
 
 log "shared stages 0-6 and the demo system with the recipe's LM -> ${exp_dir}/small_lm"
 ./run.sh "${common[@]}" --asr_tag small_lm --decode_methods "${decode_methods}" "$@"
+llm=(--llm_config "${llm_config}" --llm_adapt_config "${llm_adapt_config}")
 log "the demo system with Gemma 3 270M -> ${exp_dir}/gemma"
-./run.sh "${common[@]}" --stage 7 --asr_tag gemma --llm_config "${llm_config}" --decode_methods "${decode_methods}" "$@"
+./run.sh "${common[@]}" --stage 5 --asr_tag gemma "${llm[@]}" --decode_methods "${decode_methods}" "$@"
 compare="small_lm:gemma"
 for sys in ${comparisons}; do
   log "system ${sys} with Gemma 3 270M -> ${exp_dir}/gemma_${sys}"
   ./run.sh "${common[@]}" --stage 7 --stop_stage 9 --asr_config "../../conf/systems/${sys}.yaml" \
-    --asr_tag "gemma_${sys}" --llm_config "${llm_config}" --decode_methods llm_greedy \
+    --asr_tag "gemma_${sys}" "${llm[@]}" --decode_methods llm_greedy \
     --decode_args "${compare_decode_args}" --long_form false "$@"
 done
 [[ " ${comparisons} " = *" ft_ce_rnnt "* ]] && compare="${compare} gemma_ft_ce:gemma_ft_ce_rnnt"
