@@ -324,43 +324,40 @@ train_inputs() {
   stamp "${feats_dir}/.${valid_set}_cuts.done"
 }
 
+# train_lm_stage <exp> <signature> <config> <tokenizer> [overrides...]: stage 5's LM, pre-trained or adapted, into
+# <exp> (an interrupted run resumes), then its held-out perplexity per language on the validation set
+train_lm_stage() {
+  local exp=$1 sig=$2 config=$3 tokenizer=$4 resume_opt=""
+  shift 4
+  fresh_exp "${exp}" "${sig}"
+  write_replay "${exp}" 5
+  [ -f "${exp}/checkpoint.pt" ] && resume_opt=--resume
+  # shellcheck disable=SC2086
+  ${train_cmd} "${exp}/log/train_lm.log" ${python} -m prefixasr.bin.train_lm --config "${config}" --exp-dir "${exp}" \
+    ${resume_opt} data.text="${lang_dir}/lm_text.txt" data.tokenizer="${tokenizer}" "$@" ${lm_args}
+  log "Stage 5: the LM's held-out perplexity per language on ${valid_set} -> ${exp}/perplexity.json"
+  ${train_cmd} "${exp}/log/perplexity.log" ${python} -m prefixasr.bin.lm_perplexity --lm "${exp}/hf" \
+    --tokenizer "${tokenizer}" --cuts "${feats_dir}/${valid_set}_cuts.jsonl.gz" --output "${exp}/perplexity.json"
+  mark_done "${exp}/.done" "${sig}"
+}
+
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-  sig5=$(signature "$(stamp "${lang_dir}/.tokenizer.done")" "$(config_stamp "${lm_config}")" "${lm_args}")
   if [ -n "${llm_adapt_exp}" ]; then
-    sig5a=$(signature "$(stamp "${pretrained_lm}/config.json")" "$(config_stamp "${llm_adapt_config}")" "${lm_args}")
-    if ! is_done "${llm_adapt_exp}/.done" "${sig5a}"; then
-      log "Stage 5: adapt ${pretrained_lm} to ${lang_dir}/lm_text.txt (${llm_adapt_config}) -> ${llm_adapt_exp}"
-      fresh_exp "${llm_adapt_exp}" "${sig5a}"
-      write_replay "${llm_adapt_exp}" 5
-      resume_opt=""
-      [ -f "${llm_adapt_exp}/checkpoint.pt" ] && resume_opt=--resume
-      # shellcheck disable=SC2086
-      ${train_cmd} "${llm_adapt_exp}/log/train_lm.log" ${python} -m prefixasr.bin.train_lm \
-        --config "${llm_adapt_config}" --exp-dir "${llm_adapt_exp}" ${resume_opt} data.text="${lang_dir}/lm_text.txt" \
-        model.pretrained="${pretrained_lm}" data.tokenizer="${pretrained_lm}" ${lm_args}
-      log "Stage 5: its held-out perplexity per language on ${valid_set} -> ${llm_adapt_exp}/perplexity.json"
-      ${train_cmd} "${llm_adapt_exp}/log/perplexity.log" ${python} -m prefixasr.bin.lm_perplexity \
-        --lm "${llm_path}" --tokenizer "${llm_path}" --cuts "${feats_dir}/${valid_set}_cuts.jsonl.gz" \
-        --output "${llm_adapt_exp}/perplexity.json"
-      mark_done "${llm_adapt_exp}/.done" "${sig5a}"
+    sig5=$(signature "$(stamp "${pretrained_lm}/config.json")" "$(config_stamp "${llm_adapt_config}")" "${lm_args}")
+    if ! is_done "${llm_adapt_exp}/.done" "${sig5}"; then
+      log "Stage 5: adapt ${pretrained_lm} to ${lang_dir}/lm_text.txt (${llm_adapt_config}) -> ${llm_adapt_exp}" \
+        "(log: ${llm_adapt_exp}/train_lm.log)"
+      train_lm_stage "${llm_adapt_exp}" "${sig5}" "${llm_adapt_config}" "${pretrained_lm}" \
+        model.pretrained="${pretrained_lm}"
     fi
   elif [ -n "${pretrained_lm}" ]; then
     log "Stage 5: using the pretrained LM ${pretrained_lm}; nothing to pre-train"
-  elif ! is_done "${lm_exp}/.done" "${sig5}"; then
-    log "Stage 5: pre-train the LM (${lm_config}) -> ${lm_exp} (log: ${lm_exp}/train_lm.log)"
-    fresh_exp "${lm_exp}" "${sig5}"
-    write_replay "${lm_exp}" 5
-    resume_opt=""
-    [ -f "${lm_exp}/checkpoint.pt" ] && resume_opt=--resume  # an interrupted run continues where it stopped
-    # shellcheck disable=SC2086
-    ${train_cmd} "${lm_exp}/log/train_lm.log" ${python} -m prefixasr.bin.train_lm --config "${lm_config}" \
-      --exp-dir "${lm_exp}" ${resume_opt} data.text="${lang_dir}/lm_text.txt" data.tokenizer="${lang_dir}/spm.model" \
-      ${lm_args}
-    log "Stage 5: the LM's held-out perplexity per language on ${valid_set} -> ${lm_exp}/perplexity.json"
-    ${train_cmd} "${lm_exp}/log/perplexity.log" ${python} -m prefixasr.bin.lm_perplexity --lm "${lm_exp}/hf" \
-      --tokenizer "${lang_dir}/spm.model" --cuts "${feats_dir}/${valid_set}_cuts.jsonl.gz" \
-      --output "${lm_exp}/perplexity.json"
-    mark_done "${lm_exp}/.done" "${sig5}"
+  else
+    sig5=$(signature "$(stamp "${lang_dir}/.tokenizer.done")" "$(config_stamp "${lm_config}")" "${lm_args}")
+    if ! is_done "${lm_exp}/.done" "${sig5}"; then
+      log "Stage 5: pre-train the LM (${lm_config}) -> ${lm_exp} (log: ${lm_exp}/train_lm.log)"
+      train_lm_stage "${lm_exp}" "${sig5}" "${lm_config}" "${lang_dir}/spm.model"
+    fi
   fi
   sig5n=$(signature "$(stamp "${lang_dir}/.tokenizer.done")" "${ngram_num}")
   if [ "${use_ngram}" = true ] && ! is_done "${ngram_file%/*}/.done" "${sig5n}"; then
