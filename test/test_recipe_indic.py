@@ -220,6 +220,24 @@ def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_ru
     assert "`tiny_ft_noise/" in table.split("## Effects")[1] and "tiny_ft_noise: features" in table
 
 
+def _tiny_gemma_block(work: Path, name: str) -> tuple[Path, Path]:
+    """A tiny random Gemma 3 (its tokenizer from the micro text) and an LLM block that layers conf/llm/gemma3_270m.yaml
+    with it; the block does not take the micro run's pre-trained projector and RNN-T, narrower than Gemma's prefix,
+    which the real block widens."""
+    import yaml
+
+    from hf_llm_fixtures import write_tiny_llm
+
+    texts = [l for f in sorted((work / "text").glob("*.txt")) for l in f.read_text(encoding="utf-8").splitlines()]
+    tiny = write_tiny_llm("gemma3", work / "models" / name, texts)
+    block = work / f"{name}.yaml"
+    block.write_text(yaml.safe_dump({"include": [str(RECIPE.parents[1] / "conf" / "llm" / "gemma3_270m.yaml")],
+                                     "model": {"llm": {"path": str(tiny)},
+                                               "init": {"modules": ["encoder", "encoder_ctc", "lid_head"], "widen": []}}}),
+                     encoding="utf-8")
+    return tiny, block
+
+
 def test_the_recipe_adapts_a_pretrained_llm_to_its_text_and_trains_on_it(micro_run):
     """run.sh --llm_config <a tiny Gemma 3's block> --llm_adapt_config conf/lm/gemma3_270m_adapt.yaml: stage 5 adapts
     that LLM to the recipe's LM text (train_lm from its weights and tokenizer; --lm_args shorten it) into its own exp
@@ -227,17 +245,8 @@ def test_the_recipe_adapts_a_pretrained_llm_to_its_text_and_trains_on_it(micro_r
     skips the adaptation, and the recipe's own LM is left alone."""
     import yaml
 
-    from hf_llm_fixtures import write_tiny_llm
-
     work, _ = micro_run
-    texts = [l for f in sorted((work / "text").glob("*.txt")) for l in f.read_text(encoding="utf-8").splitlines()]
-    tiny = write_tiny_llm("gemma3", work / "models" / "tiny-gemma3", texts)
-    block = work / "tiny_gemma3.yaml"
-    # (narrower than the micro run's pre-trained projector and RNN-T, which the real block widens: not taken)
-    block.write_text(yaml.safe_dump({"include": [str(RECIPE.parents[1] / "conf" / "llm" / "gemma3_270m.yaml")],
-                                     "model": {"llm": {"path": str(tiny)},
-                                               "init": {"modules": ["encoder", "encoder_ctc", "lid_head"], "widen": []}}}),
-                     encoding="utf-8")
+    tiny, block = _tiny_gemma_block(work, "tiny-gemma3")
     small_lm = {p: p.stat().st_mtime_ns for p in (work / "exp" / "lm").rglob("*") if p.is_file()}
     args = ("--stage", "5", "--stop_stage", "9", "--llm_config", str(block), "--asr_tag", "tiny_gemma",
             "--llm_adapt_config", str(RECIPE.parents[1] / "conf" / "lm" / "gemma3_270m_adapt.yaml"),
@@ -255,3 +264,37 @@ def test_the_recipe_adapts_a_pretrained_llm_to_its_text_and_trains_on_it(micro_r
     assert small_lm == {p: p.stat().st_mtime_ns for p in (work / "exp" / "lm").rglob("*") if p.is_file()}
     again = run_recipe(work, *args)
     assert "Stage 5: adapt" not in again and "lm_gemma3_270m_adapt is done already" in again
+
+
+def test_run_gemma_pairs_a_pretrained_llm_with_the_small_lm_and_compares_its_systems(micro_run):
+    """run_gemma.sh on the micro data with a tiny random Gemma 3 and a tiny fine-tuned Whisper (its defaults' kinds):
+    the small LM's system and the LLM's, the LLM adapted to the LM text first, every stage 7 with the SpecAugment
+    of its asr_args, then a comparison pair of the paper's systems, one table with their paired intervals."""
+    import yaml
+
+    work, _ = micro_run
+    _, block = _tiny_gemma_block(work, "tiny-gemma3-pair")
+    exp, results = work / "exp_gemma", work / "RESULTS_gemma.md"
+    cmd = ["bash", str(RECIPE / "run_gemma.sh"), "--langs", " ".join(LANGS), "--data_dir", str(work / "data"),
+           "--exp_dir", str(exp), "--llm_config", str(block), "--encoder_config", str(_tiny_whisper_ft_block(work)),
+           "--asr_args", "data.loader.spec_augment=true data.loader.num_frame_masks=1 train.num_epochs=1 "
+                         "train.warmup_steps=2",
+           "--comparisons", "frozen_shared frozen_langid_rnnt", "--decode_methods", "llm_beam",
+           "--results", str(results), "--",
+           "--local_data_opts", MICRO_DATA_OPTS.format(text=work / "text"), "--nbpe", "60", "--nj", "1",
+           "--avg", "1", "--long_form", "false", "--lm_args", MICRO_LM_ARGS,
+           "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2", "--decode_args", "--max-new-tokens 8"]
+    out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, failed_run("run_gemma.sh", out)
+    assert "Stage 5: adapt" in out.stderr
+    gemma = yaml.safe_load((exp / "gemma" / "config.yaml").read_text(encoding="utf-8"))
+    assert gemma["model"]["llm"]["path"] == str(exp / "lm_gemma3_270m_adapt" / "hf"), "trained on the adapted LLM"
+    assert gemma["model"]["encoder"]["type"] == "hf" and gemma["data"]["loader"]["spec_augment"] is True
+    small = yaml.safe_load((exp / "small_lm" / "config.yaml").read_text(encoding="utf-8"))
+    assert small["model"]["llm"]["path"] == str(exp / "lm" / "hf") and small["data"]["loader"]["spec_augment"] is True
+    for tag in ("small_lm", "gemma", "gemma_frozen_shared", "gemma_frozen_langid_rnnt"):
+        assert (decode_dir(exp / tag, "decode_test_llm_*") / "wer").is_file(), tag
+    table = results.read_text(encoding="utf-8")
+    assert "Made by `cd egs/indic && ./run_gemma.sh" in table
+    effects = table.split("## Effects with paired bootstrap 95% intervals")[1]
+    assert "`gemma/" in effects and "`gemma_frozen_langid_rnnt/" in effects

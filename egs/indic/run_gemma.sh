@@ -4,7 +4,7 @@
 # paper's two comparisons with Gemma (RNN-T on the prefix or not; frozen LLM with langID prompts + RNN-T against
 # the basic soft prompt). One results file: WER, CER, insertions and loops per language, and the comparisons with
 # paired bootstrap 95% intervals. Every stage resumes (asr.sh's sentinels): rerun the same command after a kill.
-# Needs: make -C tools gemma3-270m
+# Needs: make -C tools gemma3-270m whisper-base
 # Usage: ./run_gemma.sh [options] [-- more run.sh options]
 #   e.g. ./run_gemma.sh --langs "bn hi ta" --data_dir data3 --exp_dir exp3
 set -euo pipefail
@@ -13,8 +13,13 @@ langs="bn hi ta"                 # three languages in three scripts (all ten: --
 data_dir=data3                   # shared data (stages 0-4)
 exp_dir=exp3                     # the shared LM, pre-trained encoder and n-gram, and one sub-directory per system
 llm_config=../../conf/llm/gemma3_270m.yaml  # the pretrained LLM's block
-llm_adapt_config=""              # e.g. ../../conf/lm/gemma3_270m_adapt.yaml: adapt it to the LM text first (stage 5,
-                                 # ${exp_dir}/lm_<config name>); every Gemma system then starts from the adapted one
+llm_adapt_config=../../conf/lm/gemma3_270m_adapt.yaml  # adapt it to the LM text first (stage 5, ${exp_dir}/lm_<config
+                                 # name>); every Gemma system starts from the adapted one; "" = Gemma as released
+encoder_config=../../conf/encoder/whisper_base_ft.yaml  # every system's encoder: Whisper base, fine-tuned (make -C
+                                 # tools whisper-base); "" = the recipe's Conformer on fbank (the first runs' encoder)
+# every system's stage 7: a mild SpecAugment (without it Gemma copies the CTC's text; docs/convergence.md part 31)
+asr_args="data.loader.spec_augment=true data.loader.time_warp_factor=0 data.loader.features_mask_size=10"
+asr_args+=" data.loader.num_frame_masks=4 data.loader.frames_mask_size=20 data.loader.max_frames_mask_fraction=0.05"
 # systems: the demo's (small LM, then Gemma), then the comparisons' systems with Gemma
 decode_methods="llm_beam rnnt_greedy"  # the demo systems' searches (the recipe's LLM beam, and its RNN-T)
 comparisons="ft_ce ft_ce_rnnt frozen_shared frozen_langid_rnnt"  # ../../conf/systems/<name>.yaml; empty = none
@@ -34,7 +39,7 @@ SECONDS=0
 # encoder's test, #28), as RESULTS_gemma.md was made
 common=(--langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --python "${python}"
         --results "${exp_dir}/RESULTS_stage10.md" --test_sets "test test_unseen" --noisy_sets ""
-        --train_augment "" --pretrain_args "" --asr_args "" --avg 2)
+        --train_augment "" --pretrain_args "" --encoder_config "${encoder_config}" --asr_args "${asr_args}" --avg 2)
 
 log "shared stages 0-6 and the demo system with the recipe's LM -> ${exp_dir}/small_lm"
 ./run.sh "${common[@]}" --asr_tag small_lm --decode_methods "${decode_methods}" "$@"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Gemma 3 270M system on all ten languages on one lent GPU (bf16 autocast), from a bare machine: install,
 # data, encoder pre-training, Gemma's stage 7, decoding and scoring, its table in ${exp_dir}/RESULTS_gemma_gpu.md
-# (and in $OUT, the device tool's folder that comes back). The same system as RESULTS_gemma.md's `gemma`
-# (conf/train.yaml + conf/llm/gemma3_270m.yaml, the clean training set, the configs' own epochs), ten languages.
+# (and in $OUT, the device tool's folder that comes back). RESULTS_gemma.md's `gemma` system (conf/train.yaml +
+# conf/llm/gemma3_270m.yaml adapted to the LM text first, the clean training set, the configs' own epochs) on ten
+# languages, with one difference: the recipe's Conformer encoder, not the fine-tuned Whisper base, whose weights
+# would be two more pieces and whose stage 6 is ~7x the Conformer's (docs/convergence.md part 28).
 #
 # Usage: the GPU machine reaches no network and a call carries 64 MiB, so what it lacks travels in pieces.
 #   1. here, once:   make -C tools gpu-bundle         (gpu_bundle/call-1 ... call-5: tools/installers/make_gpu_bundle.sh)
@@ -21,6 +23,7 @@ langs="bn gu hi kn ml mr or pa ta te"  # the ten languages of the recipe
 data_dir=data10                   # data (stages 0-4)
 exp_dir=exp10                     # the pre-trained encoder, the n-gram and the Gemma system (exp10/gemma)
 llm_config=../../conf/llm/gemma3_270m.yaml  # the pretrained LLM's block (its model.llm.path: what call-5 converts)
+llm_adapt_config=../../conf/lm/gemma3_270m_adapt.yaml  # stage 5 adapts it to the LM text (seconds here); "" = as released
 pretrain_args="train.amp=none"    # stage 6: fp32; bf16 was slower and later off the plateau for the 3M encoder
                                   # (docs/convergence.md part 17); stage 7 autocasts Gemma to bf16 (train.amp's default)
 decode_methods="llm_beam rnnt_greedy"  # stage 9: the recipe's LLM beam, and its RNN-T
@@ -118,8 +121,9 @@ if [ ! -f "${gemma}/source.json" ]; then
   log "Gemma converted at ${SECONDS} s"
 fi
 
-# ---- the recipe: stages 5 (the n-gram; Gemma needs no LM pre-training) to 10
-./run.sh "${data_opts[@]}" --asr_tag gemma --llm_config "${llm_config}" --pretrain_args "${pretrain_args}" \
+# ---- the recipe: stages 5 (the n-gram and Gemma's adaptation; no LM pre-training) to 10
+./run.sh "${data_opts[@]}" --asr_tag gemma --llm_config "${llm_config}" --llm_adapt_config "${llm_adapt_config}" \
+  --pretrain_args "${pretrain_args}" \
   --asr_args "" --avg 2 --decode_methods "${decode_methods}" --long_form "${long_form}" \
   --results "${exp_dir}/RESULTS_stage10.md" --stop_stage 10 "$@"
 results=${exp_dir}/RESULTS_gemma_gpu.md
