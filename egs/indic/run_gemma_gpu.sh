@@ -3,8 +3,9 @@
 # data, encoder pre-training, Gemma's stage 7, decoding and scoring, its table in ${exp_dir}/RESULTS_gemma_gpu.md
 # (and in $OUT, the device tool's folder that comes back). RESULTS_gemma.md's `gemma` system (conf/train.yaml +
 # conf/llm/gemma3_270m.yaml adapted to the LM text first, the clean training set, the configs' own epochs) on ten
-# languages, with one difference: the recipe's Conformer encoder, not the fine-tuned Whisper base, whose weights
-# would be two more pieces and whose stage 6 is ~7x the Conformer's (docs/convergence.md part 28).
+# languages, with two differences: the recipe's Conformer encoder, not the fine-tuned Whisper base, whose weights
+# would be two more pieces and whose stage 6 is ~7x the Conformer's (docs/convergence.md part 28); and no SpecAugment
+# in stage 7, which was tuned on the fine-tuned Whisper's CTC (part 31; `-- --asr_args ...` sets it).
 #
 # Usage: the GPU machine reaches no network and a call carries 64 MiB, so what it lacks travels in pieces.
 #   1. here, once:   make -C tools gpu-bundle         (gpu_bundle/call-1 ... call-5: tools/installers/make_gpu_bundle.sh)
