@@ -44,24 +44,19 @@ def text_dir(root: Path) -> Path:
     return d
 
 
+def micro_run_opts(work: Path, pretrain: bool = True) -> list[str]:
+    """run.sh's options for the micro corpus in ``work`` (its smallest tokenizer, LM and decodes), which every recipe
+    script's test passes on to run.sh; ``pretrain=False`` leaves stage 6's epochs to the script under test."""
+    opts = ["--local_data_opts", MICRO_DATA_OPTS.format(text=work / "text"), "--nbpe", "60", "--nj", "1",
+            "--avg", "1", "--lm_args", MICRO_LM_ARGS, "--decode_args", "--max-new-tokens 8"]
+    return opts + (["--pretrain_args", "train.num_epochs=1 train.warmup_steps=2"] if pretrain else [])
+
+
 def run_recipe(work: Path, *extra: str) -> str:
-    cmd = [
-        "bash", str(RECIPE / "run.sh"),
-        "--langs", " ".join(LANGS),
-        "--data_dir", str(work / "data"),
-        "--exp_dir", str(work / "exp"),
-        "--results", str(work / "RESULTS.md"),
-        "--local_data_opts", MICRO_DATA_OPTS.format(text=work / "text"),
-        "--nbpe", "60",
-        "--nj", "1",
-        "--avg", "1",
-        "--lm_args", MICRO_LM_ARGS,
-        "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2",
-        "--asr_args", "train.num_epochs=1 train.warmup_steps=2",
-        "--decode_methods", "llm_greedy rnnt_greedy",
-        "--decode_args", "--max-new-tokens 8",
-        *extra,
-    ]
+    cmd = ["bash", str(RECIPE / "run.sh"), "--langs", " ".join(LANGS), "--data_dir", str(work / "data"),
+           "--exp_dir", str(work / "exp"), "--results", str(work / "RESULTS.md"), *micro_run_opts(work),
+           "--asr_args", "train.num_epochs=1 train.warmup_steps=2", "--decode_methods", "llm_greedy rnnt_greedy",
+           *extra]
     out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, failed_run(f"run.sh {' '.join(extra)}", out)
     return out.stdout + out.stderr

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from recipe_fixtures import (LANGS, MICRO_DATA_OPTS, MICRO_LM_ARGS, RECIPE, decode_dir, failed_run, recipe_env,
-                             run_recipe, text_dir)
+from recipe_fixtures import (LANGS, RECIPE, decode_dir, failed_run, micro_run_opts, recipe_env, run_recipe,
+                             text_dir)
 
 LAST_STAGE = 11
 
@@ -191,11 +191,8 @@ def test_run_encoders_compares_encoders_on_clean_and_augmented_training(micro_ru
            "--exp_dir", str(work / "exp"), "--encoders", f"conformer:- tiny:{block} tiny_ft:{ft_block}",
            "--augments", "noise",
            "--pretrain_epochs", "2", "--system_epochs", "2", "--decode_methods", "llm_greedy",
-           "--results", str(work / "RESULTS_encoders.md"), "--",
-           "--local_data_opts", MICRO_DATA_OPTS.format(text=work / "text"),
-           "--nbpe", "60", "--nj", "1", "--avg", "1", "--long_form", "false",
-           "--lm_args", MICRO_LM_ARGS,
-           "--decode_args", "--max-new-tokens 8"]
+           "--results", str(work / "RESULTS_encoders.md"), "--", *micro_run_opts(work, pretrain=False),
+           "--long_form", "false"]
     out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, failed_run("run_encoders.sh", out)
     assert "Stage 0: prepare" not in out.stderr, "the shared data stage was done already"
@@ -280,10 +277,7 @@ def test_run_gemma_pairs_a_pretrained_llm_with_the_small_lm_and_compares_its_sys
            "--asr_args", "data.loader.spec_augment=true data.loader.num_frame_masks=1 train.num_epochs=1 "
                          "train.warmup_steps=2",
            "--comparisons", "frozen_shared frozen_langid_rnnt", "--decode_methods", "llm_beam",
-           "--results", str(results), "--",
-           "--local_data_opts", MICRO_DATA_OPTS.format(text=work / "text"), "--nbpe", "60", "--nj", "1",
-           "--avg", "1", "--long_form", "false", "--lm_args", MICRO_LM_ARGS,
-           "--pretrain_args", "train.num_epochs=1 train.warmup_steps=2", "--decode_args", "--max-new-tokens 8"]
+           "--results", str(results), "--", *micro_run_opts(work), "--long_form", "false"]
     out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, failed_run("run_gemma.sh", out)
     assert "Stage 5: adapt" in out.stderr
