@@ -56,6 +56,25 @@ def test_resume_mid_epoch_gives_the_same_parameters(tmp_path, corpus):
         assert torch.equal(v, b["model"][k]), k
 
 
+def test_two_runs_of_one_config_with_specaugment_train_the_same_weights(tmp_path, corpus):
+    """lhotse's SpecAugment draws from Python's and numpy's generators (whether to augment an utterance, its time
+    warp): the run seeds them with torch's, so whatever drew from them before in the process changes nothing."""
+    import random
+
+    import numpy as np
+
+    cfg = system_config(corpus, num_epochs=1)
+    cfg["data"]["loader"].update(spec_augment=True, time_warp_factor=2, num_frame_masks=1, frames_mask_size=2)
+    weights = []
+    for other_seed, exp in ((1, tmp_path / "a"), (2, tmp_path / "b")):
+        random.seed(other_seed)  # a process whose generators stand elsewhere
+        np.random.seed(other_seed)
+        assert _run(tmp_path, cfg, exp) == 0
+        weights.append(load_checkpoint(exp / "epoch-1.pt")["model"])
+    for k, v in weights[0].items():
+        assert torch.equal(v, weights[1][k]), k
+
+
 def test_linear_schedule_ends_at_zero_with_the_run_and_resumes(tmp_path, corpus):
     full, part = tmp_path / "full", tmp_path / "part"
     cfg = system_config(corpus, num_epochs=2, schedule="linear", warmup_steps=2)

@@ -27,7 +27,7 @@ from prefixasr.common import setup_logging
 from prefixasr.model.build import EXP_CONFIG, build_model
 from prefixasr.model.init import initialise_from
 from prefixasr.train import dist
-from prefixasr.train.checkpoint import latest_checkpoint
+from prefixasr.train.checkpoint import latest_checkpoint, seed_all
 from prefixasr.train.config import config_changes, load_config
 from prefixasr.train.data import load_cuts
 from prefixasr.train.env import environment_info
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level, log_file)
     if cfg["train"]["num_threads"] > 0:
         torch.set_num_threads(cfg["train"]["num_threads"])
-    torch.manual_seed(cfg["train"]["seed"])
+    seed_all(cfg["train"]["seed"])
 
     vocabs, lang_map = load_data_files(cfg)
     resolve_token_ids(cfg, vocabs)

@@ -7,14 +7,26 @@ import random
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import numpy as np
 import torch
 
 from prefixasr.checkpoints import epoch_checkpoints, step_checkpoints
 from prefixasr.common import PathLike, atomic_save_torch
 
 
+def seed_all(seed: int) -> None:
+    """Seed every generator a training run draws from: torch's (initialisation, dropout, SpecAugment's masks), and
+    Python's and numpy's, from which lhotse's SpecAugment draws whether to augment an utterance and its time warp in
+    the loading process. With torch's alone two runs of one config were two different runs (docs/convergence.md
+    part 36)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def rng_state() -> Dict[str, Any]:
-    state: Dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    state: Dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                             "numpy": np.random.get_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -23,6 +35,8 @@ def rng_state() -> Dict[str, Any]:
 def set_rng_state(state: Dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
+    if "numpy" in state:  # checkpoints before 2026-12-08 have none
+        np.random.set_state(state["numpy"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
