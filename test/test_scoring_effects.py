@@ -116,3 +116,24 @@ def test_compare_tool_pools_decode_dirs_of_two_experiments(tmp_path, capsys):
     assert compare.main(["--base", str(base[0]), str(base[0]), "--system", *map(str, system)]) == 1
     assert compare.main(["--base", str(base[0]), "--system", *map(str, system)]) == 1
     assert compare.main(["--base", str(tmp_path), "--system", str(system[0])]) == 1
+
+
+def test_compare_tool_averages_the_runs_of_each_side(tmp_path, capsys):
+    """--base once a run: two runs of the baseline (50% and 0% WER) read as their mean, 25%, against a system at 0%;
+    a run that decoded other utterances is a one-line error."""
+    from prefixasr.bin import compare
+
+    refs = {f"u{i:02d}": "a b c d" for i in range(10)}
+    langs = {u: "hi" for u in refs}
+    worse = _decode_dir(tmp_path / "seed1", "small_lm", {u: "a x y d" for u in refs}, refs, langs)
+    right = _decode_dir(tmp_path / "seed2", "small_lm", refs, refs, langs)
+    system = _decode_dir(tmp_path / "gemma", "gemma", refs, refs, langs)
+    out = tmp_path / "cmp.json"
+    argv = ["--base", str(worse), "--base", str(right), "--system", str(system), "--output", str(out)]
+    assert compare.main(argv) == 0
+    avg = json.loads(out.read_text(encoding="utf-8"))["WER"][-1]
+    assert (avg["num_utts"], avg["base"], avg["system"], avg["rel"]) == (10, 25.0, 0.0, -100.0)
+    assert "base: the mean of 2 run(s); system: the mean of 1 run(s)" in capsys.readouterr().out
+    fewer = {u: refs[u] for u in list(refs)[:5]}
+    short = _decode_dir(tmp_path / "seed3", "small_lm", fewer, fewer, {u: "hi" for u in fewer})
+    assert compare.main(["--base", str(worse), "--base", str(short), "--system", str(system)]) == 1

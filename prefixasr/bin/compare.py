@@ -10,12 +10,19 @@ Usage:
         --base exp6/small_lm/decode_test_llm_beam_avg2 exp6/small_lm/decode_dev120_llm_beam_avg2 \\
         --system exp6/gemma/decode_test_llm_beam_avg2 exp6/gemma/decode_dev120_llm_beam_avg2 \\
         --output exp6/gemma_vs_small_lm.json
+    # several training runs of each system (seeds): the option once a run; each utterance's errors averaged
+    python -m prefixasr.bin.compare \\
+        --base exp8/small_lm/decode_test_llm_beam_avg2 --base exp8/small_lm_seed1/decode_test_llm_beam_avg2 \\
+        --system exp8/gemma/decode_test_llm_beam_avg2 --system exp8/gemma_seed1/decode_test_llm_beam_avg2
 
 Reads each dir's scores.json (prefixasr.bin.score). Both sides must hold the same utterances (an utterance id
-found in two dirs of one side is an error). Prints per language and "avg" (the macro average over languages, as the
-results tables): both rates, the relative change (negative: the system makes fewer errors), its interval, and
-"better" / "worse" when the interval excludes 0. `show_results --compare` does the same for pairs of systems
-inside one experiment root; this tool compares any two decode dirs (two exp roots, two decode settings).
+found in two dirs of one run is an error). Two training runs of one config read a test set differently
+(docs/convergence.md part 36), so a side may hold several runs: each utterance's errors are their mean, and the
+interval is over the utterances given those runs (averaging narrows the runs' spread; it does not measure it).
+Prints per language and "avg" (the macro average over languages, as the results tables): both rates, the relative
+change (negative: the system makes fewer errors), its interval, and "better" / "worse" when the interval excludes
+0. `show_results --compare` does the same for pairs of systems inside one experiment root; this tool compares any
+two decode dirs (two exp roots, two decode settings).
 Exit status: 0 ok, 1 a missing or unscored dir, or the two sides decoded different utterances.
 """
 from __future__ import annotations
@@ -37,10 +44,12 @@ log = logging.getLogger("compare")
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("input/output")
-    g.add_argument("--base", type=Path, nargs="+", required=True, metavar="DECODE_DIR",
-                   help="the baseline's scored decode dir(s); several are pooled into one set")
-    g.add_argument("--system", type=Path, nargs="+", required=True, metavar="DECODE_DIR",
-                   help="the compared system's scored decode dir(s), the same utterances as --base")
+    g.add_argument("--base", type=Path, nargs="+", action="append", required=True, metavar="DECODE_DIR",
+                   help="the baseline's scored decode dir(s) of one run; several are pooled into one set; repeat the "
+                        "option for more runs of the baseline (seeds), whose errors are averaged")
+    g.add_argument("--system", type=Path, nargs="+", action="append", required=True, metavar="DECODE_DIR",
+                   help="the compared system's scored decode dir(s), the same utterances as --base; repeated as "
+                        "--base")
     g.add_argument("--output", type=Path, default=None, help="also write the effects as JSON here")
     g = p.add_argument_group("bootstrap")
     g.add_argument("--bootstrap-samples", type=int, default=2000, help="bootstrap replicates (default: 2000)")
@@ -66,10 +75,22 @@ def pooled_errors(dirs: Sequence[Path], unit: str) -> Dict[str, Tuple[str, int, 
     return out
 
 
-def compare(base: Sequence[Path], system: Sequence[Path], num_samples: int = 2000,
+def mean_errors(runs: Sequence[Sequence[Path]], unit: str) -> Dict[str, Tuple[str, int, float]]:
+    """{utt: (lang, reference length, errors averaged over the runs)}; every run must hold the same utterances."""
+    pools = [pooled_errors(dirs, unit) for dirs in runs]
+    for dirs, pool in zip(runs[1:], pools[1:]):
+        if set(pool) != set(pools[0]):
+            odd = sorted(set(pool) ^ set(pools[0]))
+            raise ValueError(f"{dirs[0]}: its run decoded other utterances than {runs[0][0]}'s ({len(odd)} differ, "
+                             f"e.g. {odd[0]})")
+    return {u: (lang, n, sum(p[u][2] for p in pools) / len(pools)) for u, (lang, n, _) in pools[0].items()}
+
+
+def compare(base: Sequence[Sequence[Path]], system: Sequence[Sequence[Path]], num_samples: int = 2000,
             seed: int = 0) -> Dict[str, List[Effect]]:
-    """{"word": effects, "char": effects}, each per language and then "avg" (prefixasr.scoring.effects)."""
-    return {unit: paired_bootstrap(pooled_errors(base, unit), pooled_errors(system, unit), num_samples, seed)
+    """{"word": effects, "char": effects}, each per language and then "avg" (prefixasr.scoring.effects); `base` and
+    `system` are lists of runs, each run a list of decode dirs pooled into one set."""
+    return {unit: paired_bootstrap(mean_errors(base, unit), mean_errors(system, unit), num_samples, seed)
             for unit in UNITS}
 
 
@@ -90,9 +111,12 @@ def main(argv: List[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         log.error("%s", err)
         return 1
+    if len(args.base) > 1 or len(args.system) > 1:
+        print(f"base: the mean of {len(args.base)} run(s); system: the mean of {len(args.system)} run(s)")
     print("\n".join(table(effects)))
     if args.output:
-        js = {"base": [str(d) for d in args.base], "system": [str(d) for d in args.system],
+        js = {"base": [[str(d) for d in run] for run in args.base],
+              "system": [[str(d) for d in run] for run in args.system],
               "bootstrap_samples": args.bootstrap_samples,
               **{METRIC[u]: [asdict(e) | {"verdict": e.verdict} for e in rows] for u, rows in effects.items()}}
         with atomic_write(args.output) as f:

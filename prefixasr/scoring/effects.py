@@ -66,9 +66,10 @@ def _rel(system: np.ndarray, base: np.ndarray) -> np.ndarray:
         return 100.0 * (system / base - 1.0)
 
 
-def paired_bootstrap(base: Dict[str, Tuple[str, int, int]], system: Dict[str, Tuple[str, int, int]],
+def paired_bootstrap(base: Dict[str, Tuple[str, int, float]], system: Dict[str, Tuple[str, int, float]],
                      num_samples: int = 2000, seed: int = 0) -> List[Effect]:
-    """Per-language effects, then the "avg" effect; both inputs must hold the same utterances."""
+    """Per-language effects, then the "avg" effect; both inputs must hold the same utterances ({utt: (lang,
+    reference length, errors)}, the errors a count or a mean over runs)."""
     if set(base) != set(system):
         only = sorted(set(base) ^ set(system))
         raise ValueError(f"the two systems decoded different utterances ({len(only)} differ, e.g. {only[0]})")
