@@ -266,7 +266,8 @@ def test_the_recipe_adapts_a_pretrained_llm_to_its_text_and_trains_on_it(micro_r
 def test_run_gemma_pairs_a_pretrained_llm_with_the_small_lm_and_compares_its_systems(micro_run):
     """run_gemma.sh on the micro data with a tiny random Gemma 3 and a tiny fine-tuned Whisper (its defaults' kinds):
     the small LM's system and the LLM's, the LLM adapted to the LM text first, every stage 7 with the SpecAugment
-    of its asr_args, then a comparison pair of the paper's systems, one table with their paired intervals."""
+    of its asr_args, the small LM's twice (a second seed), then a comparison pair of the paper's systems, one table
+    with their paired intervals, the small LM's side the mean of its two runs."""
     import yaml
 
     work, _ = micro_run
@@ -277,6 +278,7 @@ def test_run_gemma_pairs_a_pretrained_llm_with_the_small_lm_and_compares_its_sys
            "--asr_args", "data.loader.spec_augment=true data.loader.num_frame_masks=1 train.num_epochs=1 "
                          "train.warmup_steps=2",
            "--comparisons", "frozen_shared frozen_langid_rnnt", "--decode_methods", "llm_beam",
+           "--small_lm_runs", "2",
            "--results", str(results), "--", *micro_run_opts(work), "--long_form", "false"]
     out = subprocess.run(cmd, env=recipe_env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, failed_run("run_gemma.sh", out)
@@ -286,9 +288,13 @@ def test_run_gemma_pairs_a_pretrained_llm_with_the_small_lm_and_compares_its_sys
     assert gemma["model"]["encoder"]["type"] == "hf" and gemma["data"]["loader"]["spec_augment"] is True
     small = yaml.safe_load((exp / "small_lm" / "config.yaml").read_text(encoding="utf-8"))
     assert small["model"]["llm"]["path"] == str(exp / "lm" / "hf") and small["data"]["loader"]["spec_augment"] is True
-    for tag in ("small_lm", "gemma", "gemma_frozen_shared", "gemma_frozen_langid_rnnt"):
+    seed1 = yaml.safe_load((exp / "small_lm_seed1" / "config.yaml").read_text(encoding="utf-8"))
+    assert seed1["train"]["seed"] == 1 != small["train"]["seed"] and seed1["data"]["loader"]["spec_augment"] is True
+    assert not (exp / "gemma_seed1").exists(), "Gemma runs once by default"
+    for tag in ("small_lm", "small_lm_seed1", "gemma", "gemma_frozen_shared", "gemma_frozen_langid_rnnt"):
         assert (decode_dir(exp / tag, "decode_test_llm_*") / "wer").is_file(), tag
     table = results.read_text(encoding="utf-8")
     assert "Made by `cd egs/indic && ./run_gemma.sh" in table
     effects = table.split("## Effects with paired bootstrap 95% intervals")[1]
     assert "`gemma/" in effects and "`gemma_frozen_langid_rnnt/" in effects
+    assert "(mean of 2 runs: small_lm, small_lm_seed1)" in effects

@@ -40,8 +40,8 @@ def test_different_utterances_are_an_error():
         paired_bootstrap(_errors({"hi": [1, 2]}), _errors({"hi": [1]}))
 
 
-def _decode_dir(root, system, hyps, refs, langs):
-    d = root / system / "decode_test_llm_greedy"
+def _decode_dir(root, system, hyps, refs, langs, set_name="test"):
+    d = root / system / f"decode_{set_name}_llm_greedy"
     d.mkdir(parents=True)
     for name, m in (("text", hyps), ("ref", refs), ("utt2lang", langs)):
         (d / name).write_text("".join(f"{k} {v}\n" for k, v in m.items()), encoding="utf-8")
@@ -137,3 +137,27 @@ def test_compare_tool_averages_the_runs_of_each_side(tmp_path, capsys):
     fewer = {u: refs[u] for u in list(refs)[:5]}
     short = _decode_dir(tmp_path / "seed3", "small_lm", fewer, fewer, {u: "hi" for u in fewer})
     assert compare.main(["--base", str(worse), "--base", str(short), "--system", str(system)]) == 1
+
+
+def test_show_results_compares_the_mean_of_training_runs(tmp_path, capfd):
+    """--compare small_lm+small_lm_seed1:gemma: the baseline's two runs (50% and 0% WER) read as their mean, 25%,
+    named in the table; a setting one run lacks is skipped with a warning, not compared with fewer runs."""
+    refs = {f"u{i:02d}": "a b c d" for i in range(10)}
+    langs = {u: "hi" for u in refs}
+    exp = tmp_path / "exp"
+    _decode_dir(exp, "small_lm", {u: "a x y d" for u in refs}, refs, langs)
+    _decode_dir(exp, "small_lm_seed1", refs, refs, langs)
+    _decode_dir(exp, "gemma", refs, refs, langs)
+    for system in ("small_lm", "gemma"):  # a second test set only the first runs decoded
+        _decode_dir(exp, system, refs, refs, langs, set_name="test_unseen")
+    out = tmp_path / "RESULTS.md"
+    argv = ["--exp-root", str(exp), "--output", str(out), "--bootstrap-samples", "100", "--no-charts"]
+    assert show_results.main([*argv, "--compare", "small_lm+small_lm_seed1:gemma"]) == 0
+    md = out.read_text(encoding="utf-8")
+    head = "|test|`gemma/llm_greedy` vs `small_lm/llm_greedy` (mean of 2 runs: small_lm, small_lm_seed1)|WER|"
+    row = next(l for l in md.splitlines() if l.startswith(head))
+    assert "|25.00|0.00|-100.0%|" in row
+    assert not any(l.startswith("|test_unseen|`gemma/") for l in md.splitlines())
+    err = capfd.readouterr().err
+    assert "small_lm_seed1 decoded no test_unseen" in err
+    assert show_results.main([*argv, "--compare", "small_lm+nope:gemma"]) == 1

@@ -22,6 +22,11 @@ asr_args="data.loader.spec_augment=true data.loader.time_warp_factor=0 data.load
 asr_args+=" data.loader.num_frame_masks=4 data.loader.frames_mask_size=20 data.loader.max_frames_mask_fraction=0.05"
 # systems: the demo's (small LM, then Gemma), then the comparisons' systems with Gemma
 decode_methods="llm_beam rnnt_greedy"  # the demo systems' searches (the recipe's LLM beam, and its RNN-T)
+# two training runs of one config read a test set differently (docs/convergence.md part 36): run each demo system
+# N times, the first with its config's seed, run k+1 with train.seed=k into <system>_seed<k>; the pair's comparison
+# is then over each side's mean
+small_lm_runs=3                  # the small LM's system (stage 7 ~4 min and its decodes ~3 on 2 cores)
+gemma_runs=1                     # Gemma's (stage 7 ~31 min and its decodes ~18 on 2 cores)
 comparisons="ft_ce ft_ce_rnnt frozen_shared frozen_langid_rnnt"  # ../../conf/systems/<name>.yaml; empty = none
 compare_decode_args="--ctc-weight 0"  # the comparisons read the LLM alone, as the paper (and run_systems.sh) do
 results=RESULTS_gemma.md          # the results (+ RESULTS_gemma_*.png charts)
@@ -41,12 +46,27 @@ common=(--langs "${langs}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --pyt
         --results "${exp_dir}/RESULTS_stage10.md" --test_sets "test test_unseen" --noisy_sets ""
         --train_augment "" --pretrain_args "" --encoder_config "${encoder_config}" --asr_args "${asr_args}" --avg 2)
 
+# more_runs <system> <runs> [run.sh options]: its runs after the first (stage 7 on, the same searches)
+more_runs() {
+  local tag=$1 runs=$2 k
+  shift 2
+  for ((k = 1; k < runs; k++)); do
+    log "run $((k + 1)) of ${runs} of ${tag} (train.seed=${k}) -> ${exp_dir}/${tag}_seed${k}"
+    ./run.sh "${common[@]}" --stage 7 --asr_tag "${tag}_seed${k}" --asr_args "${asr_args} train.seed=${k}" \
+      --decode_methods "${decode_methods}" "$@"
+  done
+}
+# the pair's sides for show_results: small_lm+small_lm_seed1+...
+sides() { local k side=$1; for ((k = 1; k < $2; k++)); do side+="+$1_seed${k}"; done; echo "${side}"; }
+
 log "shared stages 0-6 and the demo system with the recipe's LM -> ${exp_dir}/small_lm"
 ./run.sh "${common[@]}" --asr_tag small_lm --decode_methods "${decode_methods}" "$@"
+more_runs small_lm "${small_lm_runs}" "$@"
 llm=(--llm_config "${llm_config}" --llm_adapt_config "${llm_adapt_config}")
 log "the demo system with Gemma 3 270M -> ${exp_dir}/gemma"
 ./run.sh "${common[@]}" --stage 5 --asr_tag gemma "${llm[@]}" --decode_methods "${decode_methods}" "$@"
-compare="small_lm:gemma"
+more_runs gemma "${gemma_runs}" "${llm[@]}" "$@"
+compare="$(sides small_lm "${small_lm_runs}"):$(sides gemma "${gemma_runs}")"
 for sys in ${comparisons}; do
   log "system ${sys} with Gemma 3 270M -> ${exp_dir}/gemma_${sys}"
   ./run.sh "${common[@]}" --stage 7 --stop_stage 9 --asr_config "../../conf/systems/${sys}.yaml" \

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from prefixasr.common import atomic_write, setup_logging
-from prefixasr.scoring.effects import METRIC, UNITS, Effect, paired_bootstrap, utt_errors
+from prefixasr.scoring.effects import METRIC, UNITS, Effect, mean_over_runs, paired_bootstrap, utt_errors
 
 log = logging.getLogger("compare")
 
@@ -77,13 +77,7 @@ def pooled_errors(dirs: Sequence[Path], unit: str) -> Dict[str, Tuple[str, int, 
 
 def mean_errors(runs: Sequence[Sequence[Path]], unit: str) -> Dict[str, Tuple[str, int, float]]:
     """{utt: (lang, reference length, errors averaged over the runs)}; every run must hold the same utterances."""
-    pools = [pooled_errors(dirs, unit) for dirs in runs]
-    for dirs, pool in zip(runs[1:], pools[1:]):
-        if set(pool) != set(pools[0]):
-            odd = sorted(set(pool) ^ set(pools[0]))
-            raise ValueError(f"{dirs[0]}: its run decoded other utterances than {runs[0][0]}'s ({len(odd)} differ, "
-                             f"e.g. {odd[0]})")
-    return {u: (lang, n, sum(p[u][2] for p in pools) / len(pools)) for u, (lang, n, _) in pools[0].items()}
+    return mean_over_runs([pooled_errors(dirs, unit) for dirs in runs], [str(dirs[0]) for dirs in runs])
 
 
 def compare(base: Sequence[Sequence[Path]], system: Sequence[Sequence[Path]], num_samples: int = 2000,

@@ -9,6 +9,9 @@ Usage:
   python -m prefixasr.bin.show_results --exp-root egs/indic/exp_systems --baseline ft_ce frozen_shared \
       --compare ft_ce:ft_ce_rnnt frozen_shared:frozen_langid_rnnt --lm-perplexity egs/indic/exp_systems/lm/perplexity.json \
       --output egs/indic/RESULTS_systems.md
+  # three training runs of the small LM's system (seeds) against one of Gemma's, each side's mean
+  python -m prefixasr.bin.show_results --exp-root egs/indic/exp8 --baseline small_lm \
+      --compare small_lm+small_lm_seed1+small_lm_seed2:gemma --output egs/indic/RESULTS_gemma.md
 
 Reads `<exp-root>/<system>/decode_<set>_<method>[_suffix]/scores.json` (run prefixasr.bin.score first).
 Writes RESULTS.md (environment header; per test set a WER table and a CER table with a column per
@@ -21,7 +24,9 @@ next to it (`<output stem>_<set>_wer.png`); then the training curves: each syste
 With --compare BASE:SYSTEM, the relative WER and CER change of SYSTEM against BASE on every test set and decode
 setting both have (else each with its own settings of the same search: its decode block's), with a paired
 bootstrap 95% interval (prefixasr/scoring/effects.py) and a forest plot
-(`<output stem>_effects.png`); with --lm-perplexity, the LM's held-out perplexity per language
+(`<output stem>_effects.png`); a side written RUN+RUN+... (e.g. small_lm+small_lm_seed1:gemma) is several training
+runs of one config (seeds), each utterance's errors their mean (as prefixasr.bin.compare's repeated --base); with
+--lm-perplexity, the LM's held-out perplexity per language
 (prefixasr.bin.lm_perplexity's JSON).
 A baseline is a system (exp sub-directory) or system/setting; a row is compared with the baseline's
 row of the same decode setting when there is one, else with the baseline's first row.
@@ -37,7 +42,8 @@ import sys
 from pathlib import Path
 
 from prefixasr.common import atomic_write, setup_logging
-from prefixasr.scoring.effects import Comparison, effects_chart, effects_markdown, paired_bootstrap, utt_errors
+from prefixasr.scoring.effects import (Comparison, effects_chart, effects_markdown, mean_over_runs, paired_bootstrap,
+                                       utt_errors)
 from prefixasr.scoring.results import (Row, bar_chart, collect, curves_chart, curves_markdown, markdown,
                                        perplexity_markdown, training_histories)
 
@@ -65,7 +71,7 @@ def get_parser() -> argparse.ArgumentParser:
                         "one 'rel. vs SYSTEM' column each")
     t.add_argument("--compare", nargs="+", default=[], metavar="BASE:SYSTEM",
                    help="pairs of systems whose difference gets a paired bootstrap 95%% interval, per test set and "
-                        "decode setting both have")
+                        "decode setting both have; a side may be RUN+RUN+...: training runs of one config, averaged")
     t.add_argument("--bootstrap-samples", type=int, default=2000, help="bootstrap replicates per comparison")
     t.add_argument("--lm-perplexity", type=Path, default=None,
                    help="JSON of prefixasr.bin.lm_perplexity: a per-language perplexity table")
@@ -95,11 +101,21 @@ def kept_sections(path: Path, headings: list[str]) -> str:
     return "\n".join(kept).strip()
 
 
+def _runs_row(rows: list[Row], system: str, like: Row) -> Row | None:
+    """`system`'s row of `like`'s test set and decode setting (another training run of `like`'s config)."""
+    return next((x for x in rows if x.system == system and x.set_name == like.set_name and x.setting == like.setting),
+                None)
+
+
 def comparisons(rows: list[Row], pairs: list[str], num_samples: int) -> list[Comparison]:
-    """One Comparison per pair, test set, decode setting (or search) both systems have, and unit (WER, CER)."""
+    """One Comparison per pair, test set, decode setting (or search) both systems have, and unit (WER, CER). A side
+    written RUN1+RUN2+... is several training runs of one config: each utterance's errors are their mean, where every
+    run has the row (else that row is skipped, with a warning)."""
     out = []
     for pair in pairs:
-        base, _, system = pair.partition(":")
+        base_side, _, system_side = pair.partition(":")
+        base, *base_more = base_side.split("+")
+        system, *system_more = system_side.split("+")
         for r in rows:
             if r.system != system:
                 continue
@@ -109,9 +125,22 @@ def comparisons(rows: list[Row], pairs: list[str], num_samples: int) -> list[Com
                 (x for x in same if _search(x.setting) == _search(r.setting)), None)
             if b is None:
                 continue
+            base_rows = [b] + [_runs_row(rows, s, b) for s in base_more]
+            system_rows = [r] + [_runs_row(rows, s, r) for s in system_more]
+            names = [base, *base_more, system, *system_more]
+            missing = [s for s, x in zip(names, base_rows + system_rows) if x is None]
+            if missing:
+                log.warning("%s vs %s on %s skipped: %s decoded no %s with those settings", r.name, b.name,
+                            r.set_name, ", ".join(missing), r.set_name)
+                continue
             for unit in ("word", "char"):
-                effects = paired_bootstrap(utt_errors(b.path, unit), utt_errors(r.path, unit), num_samples)
-                out.append(Comparison(b.name, r.name, r.set_name, unit, effects))
+                effects = paired_bootstrap(
+                    mean_over_runs([utt_errors(x.path, unit) for x in base_rows], [x.system for x in base_rows]),
+                    mean_over_runs([utt_errors(x.path, unit) for x in system_rows], [x.system for x in system_rows]),
+                    num_samples)
+                out.append(Comparison(b.name, r.name, r.set_name, unit, effects,
+                                      tuple(base_side.split("+")) if base_more else (),
+                                      tuple(system_side.split("+")) if system_more else ()))
     return out
 
 
@@ -126,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         log.error("--compare takes BASE:SYSTEM pairs, got %s", " ".join(bad))
         return 1
-    named = [n for p in args.compare for n in p.split(":")]
+    named = [n for p in args.compare for side in p.split(":") for n in side.split("+")]
     unknown = [b for b in (args.baseline or []) + named if not any(b in (r.system, r.name) for r in rows)]
     if unknown:
         log.error("baseline %s not among the systems: %s", ", ".join(map(repr, unknown)),

@@ -45,10 +45,20 @@ class Comparison:
     set_name: str
     unit: str  # word | char
     effects: List[Effect]
+    base_runs: Tuple[str, ...] = ()  # the systems (training runs) averaged on each side, when more than one
+    system_runs: Tuple[str, ...] = ()
 
     @property
     def avg(self) -> Effect:
         return self.effects[-1]
+
+    @property
+    def sides(self) -> str:
+        """The tables' "system vs baseline" cell, each side with the runs it averages when more than one."""
+        def side(name: str, runs: Tuple[str, ...]) -> str:
+            return f"`{name}`" + (f" (mean of {len(runs)} runs: {', '.join(runs)})" if len(runs) > 1 else "")
+
+        return f"{side(self.system, self.system_runs)} vs {side(self.baseline, self.base_runs)}"
 
 
 def utt_errors(scores_json: PathLike, unit: str = "word") -> Dict[str, Tuple[str, int, int]]:
@@ -59,6 +69,18 @@ def utt_errors(scores_json: PathLike, unit: str = "word") -> Dict[str, Tuple[str
                          f"prefixasr.bin.score on its decode dir again)")
     k = UNITS[unit]
     return {u: (v[0], int(v[k]), int(v[k + 1])) for u, v in js["per_utt"].items()}
+
+
+def mean_over_runs(runs: Sequence[Dict[str, Tuple[str, int, float]]],
+                   names: Sequence[str]) -> Dict[str, Tuple[str, int, float]]:
+    """{utt: (lang, reference length, errors averaged over the runs)}: several training runs of one config (seeds)
+    read as one system; every run must hold the same utterances (`names` name the runs in the error)."""
+    for name, run in zip(names[1:], runs[1:]):
+        if set(run) != set(runs[0]):
+            odd = sorted(set(run) ^ set(runs[0]))
+            raise ValueError(f"{name}: its run decoded other utterances than {names[0]}'s ({len(odd)} differ, "
+                             f"e.g. {odd[0]})")
+    return {u: (lang, n, sum(r[u][2] for r in runs) / len(runs)) for u, (lang, n, _) in runs[0].items()}
 
 
 def _rel(system: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -115,7 +137,7 @@ def effects_markdown(comparisons: Sequence[Comparison], chart: str | None = None
              "|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
         a = c.avg
-        lines.append(f"|{c.set_name}|`{c.system}` vs `{c.baseline}`|{METRIC[c.unit]}|{a.base:.2f}|{a.system:.2f}|"
+        lines.append(f"|{c.set_name}|{c.sides}|{METRIC[c.unit]}|{a.base:.2f}|{a.system:.2f}|"
                      f"{a.rel:+.1f}%|[{a.low:+.1f}%, {a.high:+.1f}%]|{a.verdict}|")
     lines.append("")
     if chart:
@@ -124,7 +146,7 @@ def effects_markdown(comparisons: Sequence[Comparison], chart: str | None = None
               "holds?|#utts|", "|---|---|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
         for e in c.effects[:-1]:
-            lines.append(f"|{c.set_name}|`{c.system}` vs `{c.baseline}`|{METRIC[c.unit]}|{e.lang}|{e.base:.2f}|"
+            lines.append(f"|{c.set_name}|{c.sides}|{METRIC[c.unit]}|{e.lang}|{e.base:.2f}|"
                          f"{e.system:.2f}|{e.rel:+.1f}%|[{e.low:+.1f}%, {e.high:+.1f}%]|{e.verdict}|{e.num_utts}|")
     lines.append("")
     return lines
@@ -135,7 +157,9 @@ def effect_label(c: Comparison) -> str:
     is often compared with two searches, e.g. llm_beam and rnnt_greedy)."""
     system, _, setting = c.system.partition("/")
     search = setting.split("_epoch")[0]
-    return f"{c.set_name} {METRIC[c.unit]}: {system} vs {c.baseline.split('/')[0]}" + (f" ({search})" if search else "")
+    runs = f"runs {len(c.system_runs) or 1} vs {len(c.base_runs) or 1}" if c.system_runs or c.base_runs else ""
+    note = ", ".join(x for x in (search, runs) if x)
+    return f"{c.set_name} {METRIC[c.unit]}: {system} vs {c.baseline.split('/')[0]}" + (f" ({note})" if note else "")
 
 
 def effects_chart(comparisons: Sequence[Comparison], out_png: PathLike) -> None:
